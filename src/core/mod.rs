@@ -1,0 +1,5 @@
+//! The paper's method, pure: no burn, no web. Each formula lives here once.
+
+pub mod deviation;
+pub mod jaccard;
+pub mod records;

@@ -1,0 +1,113 @@
+//! Typed messages between the page (UI) and the worker that runs the engine.
+//! UI → worker: [`Request`]; worker → UI: [`Event`]. Both travel as JSON strings.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::deviation::DistanceMatrix;
+
+/// Which similarity the deviation is computed from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SimilarityKind {
+    /// Token Jaccard: no model needed.
+    Jaccard,
+}
+
+/// What runs the models, as shown in the page's badge.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum BackendInfo {
+    /// WebGPU through burn's wgpu backend, with the adapter's description.
+    Webgpu { vendor: String, architecture: String, description: String, fallback: bool },
+    /// burn's Flex CPU backend, with why WebGPU is not used.
+    Cpu { reason: String },
+}
+
+impl BackendInfo {
+    /// The badge's text, e.g. "WebGPU (google / swiftshader)" or "CPU (no WebGPU adapter)".
+    pub fn label(&self) -> String {
+        match self {
+            BackendInfo::Webgpu { vendor, architecture, description, .. } => {
+                let parts: Vec<&str> =
+                    [vendor, architecture].into_iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+                match (parts.is_empty(), description.is_empty()) {
+                    (false, _) => format!("WebGPU ({})", parts.join(" / ")),
+                    (true, false) => format!("WebGPU ({description})"),
+                    (true, true) => "WebGPU".to_string(),
+                }
+            }
+            BackendInfo::Cpu { reason } => format!("CPU ({reason})"),
+        }
+    }
+}
+
+/// A request from the UI to the worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// Compute the similarity matrix, deviations and weights of `texts`.
+    Analyze { id: u64, similarity: SimilarityKind, texts: Vec<String> },
+}
+
+/// An event from the worker to the UI.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The backend is initialised; requests sent before this are queued, not lost.
+    Ready { backend: BackendInfo },
+    /// The answer to [`Request::Analyze`] with the same `id`.
+    Analysis { id: u64, distances: DistanceMatrix, deviation: Vec<f64>, weight: Vec<f64>, millis: f64 },
+    /// A request failed; `id` is the request's, when there was one.
+    Error { id: Option<u64>, message: String },
+}
+
+impl Request {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("requests always serialise")
+    }
+
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+}
+
+impl Event {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("events always serialise")
+    }
+
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_through_json() {
+        let request = Request::Analyze { id: 7, similarity: SimilarityKind::Jaccard, texts: vec!["a".into()] };
+        assert_eq!(Request::from_json(&request.to_json()).unwrap(), request);
+        let event = Event::Analysis {
+            id: 7,
+            distances: DistanceMatrix::from_fn(2, |_, _| 0.25),
+            deviation: vec![0.25, 0.25],
+            weight: vec![1.0, 1.0],
+            millis: 1.5,
+        };
+        assert_eq!(Event::from_json(&event.to_json()).unwrap(), event);
+    }
+
+    #[test]
+    fn badge_labels() {
+        let gpu = BackendInfo::Webgpu {
+            vendor: "google".into(),
+            architecture: "swiftshader".into(),
+            description: String::new(),
+            fallback: true,
+        };
+        assert_eq!(gpu.label(), "WebGPU (google / swiftshader)");
+        assert_eq!(BackendInfo::Cpu { reason: "no WebGPU adapter".into() }.label(), "CPU (no WebGPU adapter)");
+    }
+}

@@ -1,0 +1,10 @@
+//! Deviate: deviation-weighted preference optimisation (DDPO/DORPO, Chung et al., 2025),
+//! in the browser and on the command line.
+//!
+//! `core` is the paper's method, pure; `engine` runs it on burn's `Device`; `web` is the
+//! browser: the worker that owns the engine, and the Leptos page that renders its events.
+
+pub mod core;
+pub mod engine;
+#[cfg(target_arch = "wasm32")]
+pub mod web;

@@ -1,0 +1,52 @@
+use leptos::prelude::*;
+
+use crate::web::app::Shown;
+
+/// Background of a similarity cell: white at 0 to deep blue at 1.
+fn cell_colour(similarity: f64) -> String {
+    let t = similarity.clamp(0.0, 1.0);
+    let mix = |from: f64, to: f64| (from + (to - from) * t).round() as u8;
+    format!("rgb({}, {}, {})", mix(247.0, 8.0), mix(251.0, 48.0), mix(255.0, 107.0))
+}
+
+/// The pairwise similarity matrix as a table (readable by screen readers), shaded by value.
+#[component]
+pub fn Heatmap(shown: Signal<Option<Shown>>) -> impl IntoView {
+    let table = move || {
+        shown.get().map(|shown| {
+            let n = shown.similarity.len();
+            let header = (1..=n).map(|j| view! { <th scope="col">{j}</th> }).collect_view();
+            let body = shown
+                .similarity
+                .into_iter()
+                .enumerate()
+                .map(|(i, row)| {
+                    let cells = row
+                        .into_iter()
+                        .map(|s| {
+                            let dark = s > 0.55;
+                            view! {
+                                <td data-similarity=s.to_string() class:dark=dark
+                                    style:background-color=cell_colour(s)>{format!("{s:.2}")}</td>
+                            }
+                        })
+                        .collect_view();
+                    view! { <tr><th scope="row">{i + 1}</th>{cells}</tr> }
+                })
+                .collect_view();
+            view! {
+                <table class="heatmap" data-testid="heatmap">
+                    <caption class="visually-hidden">"Pairwise similarity of the responses"</caption>
+                    <thead><tr><th></th>{header}</tr></thead>
+                    <tbody>{body}</tbody>
+                </table>
+            }
+        })
+    };
+    view! {
+        <section class="panel" aria-labelledby="heatmap-heading">
+            <h2 id="heatmap-heading">"Similarity matrix"</h2>
+            {table}
+        </section>
+    }
+}

@@ -1,0 +1,11 @@
+//! One component per panel; each takes signals and renders, none touches tensors.
+
+mod badge;
+mod bars;
+mod heatmap;
+mod responses;
+
+pub use badge::BackendBadge;
+pub use bars::DeviationBars;
+pub use heatmap::Heatmap;
+pub use responses::ResponsesInput;

@@ -1,0 +1,28 @@
+//! The browser: a module worker owns the engine (`worker`), the page is a thin Leptos app
+//! that sends typed requests and renders typed events (`bridge`, `app`, `components`).
+//! The main thread never runs a model.
+
+mod app;
+mod backend;
+mod bridge;
+mod components;
+mod worker;
+
+use wasm_bindgen::prelude::*;
+
+pub use backend::init_device;
+
+/// Entry point of the page (called by index.html after the wasm is initialised).
+#[wasm_bindgen]
+pub fn start_app() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(app::App);
+}
+
+/// Entry point of the worker (called by www/worker.js with the messages that arrived while
+/// the wasm was loading, so none is lost).
+#[wasm_bindgen]
+pub fn start_worker(early_messages: js_sys::Array) {
+    console_error_panic_hook::set_once();
+    worker::run(early_messages);
+}

@@ -1,0 +1,52 @@
+// Shared e2e plumbing: the `deviate serve` server, Debian's Chromium through playwright-core,
+// and the CLI as the oracle the page's numbers are compared with.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { once } from 'node:events';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const ROOT = path.resolve(import.meta.dirname, '..', '..');
+export const BIN = process.env.DEVIATE_BIN
+  ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'debug', 'deviate');
+export const OUT = path.join(ROOT, 'test-output', 'e2e');
+mkdirSync(OUT, { recursive: true });
+
+/** Starts `deviate serve --port 0` and resolves to { url, stop }. */
+export async function startServer() {
+  const child = spawn(BIN, ['serve', '--port', '0', '--root', ROOT], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let buffered = '';
+  for await (const chunk of child.stdout) {
+    buffered += chunk;
+    const match = buffered.match(/at (http:\/\/\S+)/);
+    if (match) return { url: match[1], stop: async () => { child.kill(); await once(child, 'exit'); } };
+  }
+  throw new Error(`deviate serve exited before serving: ${buffered}`);
+}
+
+// Flags for a quiet, closed-network headless Chromium (see the env notes on this machine).
+const BASE_ARGS = [
+  '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync',
+];
+
+/** Launches Debian's Chromium, with WebGPU on SwiftShader when `webgpu` is true. */
+export function launch({ webgpu }) {
+  const args = webgpu ? [...BASE_ARGS, '--enable-unsafe-webgpu'] : BASE_ARGS;
+  return chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args });
+}
+
+/** The CLI's answer for one prompt's responses. */
+export function cliDeviation(responses) {
+  const input = JSON.stringify({ prompt: 'e2e', responses }) + '\n';
+  const out = execFileSync(BIN, ['deviation', '--similarity', 'jaccard'], { input, encoding: 'utf8' });
+  return JSON.parse(out.trim());
+}
+
+/** Collects the page's console errors so a test can assert there were none. */
+export function watchErrors(page) {
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  return errors;
+}

@@ -1,0 +1,13 @@
+// The page's entry: load the wasm and mount the Leptos app (src/web/app.rs).
+import init, { start_app } from '../pkg/deviate.js';
+
+try {
+  await init();
+  start_app();
+} catch (error) {
+  const p = document.createElement('p');
+  p.className = 'fatal';
+  p.setAttribute('role', 'alert');
+  p.textContent = `Deviate could not start: ${error}. Was the wasm built (make serve)?`;
+  document.body.append(p);
+}

@@ -34,10 +34,11 @@ native:
 test-native:
 	cargo test
 
+# The wasm tests use the shipped wasm-release profile: they test what users run and reuse its build.
 test-wasm:
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 	CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=300 \
-	cargo test --target wasm32-unknown-unknown --test web
+	cargo test --target wasm32-unknown-unknown --profile wasm-release --test web
 
 test-e2e:
 	DEVIATE_BIN=$(BIN) npm run --silent e2e

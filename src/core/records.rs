@@ -55,9 +55,20 @@ impl PromptDeviation {
     }
 }
 
+/// Responses typed one per line (the page's text box): every non-empty line, trimmed.
+pub fn responses_from_lines(text: &str) -> Vec<String> {
+    text.lines().map(str::trim).filter(|line| !line.is_empty()).map(String::from).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn responses_are_the_non_empty_trimmed_lines() {
+        assert_eq!(responses_from_lines(" a \n\n b\r\n  \n"), vec!["a", "b"]);
+        assert!(responses_from_lines("").is_empty());
+    }
 
     fn record(json: &str) -> PromptResponses {
         serde_json::from_str(json).unwrap()

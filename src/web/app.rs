@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 
+use crate::core::records::responses_from_lines;
 use crate::engine::protocol::{BackendInfo, Event, Request, SimilarityKind};
 
 use super::bridge::Bridge;
@@ -29,11 +30,6 @@ pub struct Shown {
     pub deviation: Vec<f64>,
     pub weight: Vec<f64>,
     pub millis: f64,
-}
-
-/// The responses typed by the user: one per non-empty line, trimmed.
-pub fn responses(text: &str) -> Vec<String> {
-    text.lines().map(str::trim).filter(|line| !line.is_empty()).map(String::from).collect()
 }
 
 #[component]
@@ -70,7 +66,7 @@ pub fn App() -> impl IntoView {
     };
 
     Effect::new(move |_| {
-        let texts = responses(&text.get());
+        let texts = responses_from_lines(&text.get());
         if texts.len() < 2 {
             status.set("Enter at least two responses, one per line.".into());
             return;
@@ -96,16 +92,5 @@ pub fn App() -> impl IntoView {
             <Heatmap shown=shown.into() />
         </main>
         <p class="status" role="status" aria-live="polite" data-testid="status">{move || status.get()}</p>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn responses_are_non_empty_trimmed_lines() {
-        assert_eq!(responses(" a \n\n b\n  \n"), vec!["a", "b"]);
-        assert_eq!(responses(EXAMPLE).len(), 5);
     }
 }

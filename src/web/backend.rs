@@ -28,7 +28,7 @@ async fn webgpu() -> Result<(Device, BackendInfo), String> {
         .into_data_async()
         .await
         .map_err(|e| format!("WebGPU readback failed: {e:?}"))?
-        .to_vec::<f32>()
+        .try_to_vec::<f32>()
         .map_err(|e| format!("WebGPU readback failed: {e:?}"))?;
     if sum != [6.0] {
         return Err(format!("WebGPU computed 1 + 2 + 3 = {sum:?}"));

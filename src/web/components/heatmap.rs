@@ -2,6 +2,9 @@ use leptos::prelude::*;
 
 use crate::web::app::Shown;
 
+/// Above this many responses the N×N table would be too large to read (and slow to draw).
+const MAX_RESPONSES: usize = 40;
+
 /// Background of a similarity cell: white at 0 to deep blue at 1.
 fn cell_colour(similarity: f64) -> String {
     let t = similarity.clamp(0.0, 1.0);
@@ -15,6 +18,14 @@ pub fn Heatmap(shown: Signal<Option<Shown>>) -> impl IntoView {
     let table = move || {
         shown.get().map(|shown| {
             let n = shown.similarity.len();
+            if n > MAX_RESPONSES {
+                return view! {
+                    <p class="hint" data-testid="heatmap-too-large">
+                        {format!("The matrix is shown for up to {MAX_RESPONSES} responses; there are {n}.")}
+                    </p>
+                }
+                .into_any();
+            }
             let header = (1..=n).map(|j| view! { <th scope="col">{j}</th> }).collect_view();
             let body = shown
                 .similarity
@@ -41,6 +52,7 @@ pub fn Heatmap(shown: Signal<Option<Shown>>) -> impl IntoView {
                     <tbody>{body}</tbody>
                 </table>
             }
+            .into_any()
         })
     };
     view! {

@@ -6,5 +6,6 @@
 
 pub mod core;
 pub mod engine;
+pub mod model;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

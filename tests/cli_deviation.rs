@@ -1,22 +1,12 @@
 //! The `deviate deviation` contract: JSONL in, one JSONL line out per input line, errors
 //! that name the line, and no lost output before a bad line.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod cli_support;
 
+use std::process::Output;
+
+use cli_support::deviate;
 use serde_json::Value;
-
-fn deviate(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_deviate"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
 
 fn lines(output: &Output) -> Vec<Value> {
     String::from_utf8(output.stdout.clone())
@@ -54,7 +44,7 @@ fn reads_a_file_and_keeps_order_and_skips_blank_lines() {
         "{\"prompt\":\"one\",\"responses\":[\"a\",\"a\"]}\n\n{\"prompt\":\"two\",\"responses\":[\"a b\",\"b c\",\"c d\",\"d e\"]}\n",
     )
     .unwrap();
-    let output = deviate(&["deviation", "--input", path.to_str().unwrap()], "");
+    let output = deviate(&["deviation", "--similarity", "jaccard", "--input", path.to_str().unwrap()], "");
     assert!(output.status.success());
     let out = lines(&output);
     assert_eq!(out.iter().map(|v| v["prompt"].as_str().unwrap()).collect::<Vec<_>>(), ["one", "two"]);
@@ -71,7 +61,7 @@ fn bad_lines_are_named_and_earlier_output_is_kept() {
         (r#"{"prompt":"p","responses":["only one"]}"#, "line 2: needs at least 2 responses, got 1"),
         (r#"{"prompt":"p","responses":["a","b"],"scores":[1,2,3]}"#, "line 2: 2 responses but 3 scores"),
     ] {
-        let output = deviate(&["deviation"], &format!("{good}\n{bad}\n{good}\n"));
+        let output = deviate(&["deviation", "--similarity", "jaccard"], &format!("{good}\n{bad}\n{good}\n"));
         assert!(!output.status.success());
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(message), "{stderr}");
@@ -81,7 +71,7 @@ fn bad_lines_are_named_and_earlier_output_is_kept() {
 
 #[test]
 fn a_missing_input_file_is_a_clear_error() {
-    let output = deviate(&["deviation", "--input", "/no/such/file.jsonl"], "");
+    let output = deviate(&["deviation", "--similarity", "jaccard", "--input", "/no/such/file.jsonl"], "");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot open /no/such/file.jsonl"));
 }

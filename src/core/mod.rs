@@ -2,4 +2,6 @@
 
 pub mod deviation;
 pub mod jaccard;
+pub mod style;
 pub mod records;
+pub mod similarity;

@@ -44,14 +44,21 @@ pub struct PromptDeviation {
     pub prompt: String,
     pub deviation: Vec<f64>,
     pub weight: Vec<f64>,
+    /// Indices of the responses the embedder read only in part (too many tokens).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<usize>,
 }
 
 impl PromptDeviation {
-    /// Deviation and weights of one prompt's responses from one kind of distance.
-    pub fn from_distances(prompt: String, distances: &DistanceMatrix, min_weight: Option<f64>) -> Self {
-        let deviation = raw_deviation(distances);
-        let weight = weights(&[&deviation], min_weight);
-        Self { prompt, deviation, weight }
+    /// Deviation and weights of one prompt's responses from one or more kinds of distance
+    /// (semantic and style for the paper's `both`): the weights combine every kind; the
+    /// deviation reported is the first kind's.
+    pub fn from_distances(prompt: String, kinds: &[DistanceMatrix], min_weight: Option<f64>) -> Self {
+        let deviations: Vec<Vec<f64>> = kinds.iter().map(raw_deviation).collect();
+        let refs: Vec<&[f64]> = deviations.iter().map(Vec::as_slice).collect();
+        let weight = weights(&refs, min_weight);
+        let deviation = deviations.into_iter().next().unwrap_or_default();
+        Self { prompt, deviation, weight, truncated: Vec::new() }
     }
 }
 

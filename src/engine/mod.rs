@@ -1,5 +1,6 @@
 //! What a user does with the models, over burn's `Device`: the same code for the CLI and
 //! the browser worker.
 
+pub mod embed;
 pub mod protocol;
 pub mod similarity;

@@ -4,14 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::deviation::DistanceMatrix;
-
-/// Which similarity the deviation is computed from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SimilarityKind {
-    /// Token Jaccard: no model needed.
-    Jaccard,
-}
+pub use crate::core::similarity::SimilarityKind;
 
 /// What runs the models, as shown in the page's badge.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,6 +40,8 @@ impl BackendInfo {
 pub enum Request {
     /// Compute the similarity matrix, deviations and weights of `texts`.
     Analyze { id: u64, similarity: SimilarityKind, texts: Vec<String> },
+    /// Forget the cached model files (they download again on the next load).
+    ClearCache,
 }
 
 /// An event from the worker to the UI.
@@ -55,8 +50,26 @@ pub enum Request {
 pub enum Event {
     /// The backend is initialised; requests sent before this are queued, not lost.
     Ready { backend: BackendInfo },
-    /// The answer to [`Request::Analyze`] with the same `id`.
-    Analysis { id: u64, distances: DistanceMatrix, deviation: Vec<f64>, weight: Vec<f64>, millis: f64 },
+    /// Bytes of a model file received so far (`cached` when read from the browser cache).
+    ModelProgress { file: String, loaded: u64, total: u64, cached: bool },
+    /// The embedder is loaded and answers semantic requests; `cached` when every file came
+    /// from the browser cache.
+    ModelReady { cached: bool, millis: f64 },
+    /// The embedder could not be loaded; the model-free similarities keep working.
+    ModelError { message: String },
+    /// [`Request::ClearCache`] is done.
+    CacheCleared,
+    /// The answer to [`Request::Analyze`] with the same `id`: the first kind's distances and
+    /// deviations, the combined weights, and the indices of truncated texts.
+    Analysis {
+        id: u64,
+        similarity: SimilarityKind,
+        distances: DistanceMatrix,
+        deviation: Vec<f64>,
+        weight: Vec<f64>,
+        truncated: Vec<usize>,
+        millis: f64,
+    },
     /// A request failed; `id` is the request's, when there was one.
     Error { id: Option<u64>, message: String },
 }
@@ -91,6 +104,8 @@ mod tests {
         assert_eq!(Request::from_json(&request.to_json()).unwrap(), request);
         let event = Event::Analysis {
             id: 7,
+            similarity: SimilarityKind::Both,
+            truncated: vec![1],
             distances: DistanceMatrix::from_fn(2, |_, _| 0.25),
             deviation: vec![0.25, 0.25],
             weight: vec![1.0, 1.0],

@@ -15,7 +15,7 @@ struct State {
     worker: Worker,
     ready: bool,
     in_flight: Option<u64>,
-    pending: Option<Request>,
+    pending: Option<(u64, Request)>,
     next_id: u64,
 }
 
@@ -24,12 +24,20 @@ impl State {
         if !self.ready || self.in_flight.is_some() {
             return;
         }
-        if let Some(request) = self.pending.take() {
-            let Request::Analyze { id, .. } = &request;
-            self.in_flight = Some(*id);
-            if let Err(error) = self.worker.post_message(&JsValue::from_str(&request.to_json())) {
-                web_sys::console::error_2(&"deviate: cannot post to the worker".into(), &error);
+        if let Some((id, request)) = self.pending.take() {
+            self.in_flight = Some(id);
+            if !self.post(&request) {
                 self.in_flight = None;
+            }
+        }
+    }
+
+    fn post(&self, request: &Request) -> bool {
+        match self.worker.post_message(&JsValue::from_str(&request.to_json())) {
+            Ok(()) => true,
+            Err(error) => {
+                web_sys::console::error_2(&"deviate: cannot post to the worker".into(), &error);
+                false
             }
         }
     }
@@ -67,7 +75,9 @@ impl Bridge {
                 let mut state = state.borrow_mut();
                 match &event {
                     Event::Ready { .. } => state.ready = true,
-                    Event::Analysis { id, .. } | Event::Error { id: Some(id), .. } if state.in_flight == Some(*id) => {
+                    Event::Analysis { id, .. } | Event::Error { id: Some(id), .. }
+                        if state.in_flight == Some(*id) =>
+                    {
                         state.in_flight = None
                     }
                     _ => {}
@@ -87,13 +97,19 @@ impl Bridge {
         Ok(bridge)
     }
 
-    /// Queues `make(id)` as the newest request and returns its id.
+    /// Queues `make(id)` as the newest request that answers with this id (an analysis),
+    /// replacing any that has not been sent yet, and returns the id.
     pub fn request(&self, make: impl FnOnce(u64) -> Request) -> u64 {
         let mut state = self.0.borrow_mut();
         let id = state.next_id;
         state.next_id += 1;
-        state.pending = Some(make(id));
+        state.pending = Some((id, make(id)));
         state.send_pending();
         id
+    }
+
+    /// Sends a request that must not be dropped (the worker queues it until it is ready).
+    pub fn send(&self, request: &Request) {
+        self.0.borrow().post(request);
     }
 }

@@ -6,6 +6,7 @@ mod app;
 mod backend;
 mod bridge;
 mod components;
+mod fetch;
 mod worker;
 
 use wasm_bindgen::prelude::*;

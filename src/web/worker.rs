@@ -1,19 +1,31 @@
-//! The worker: owns the device (and, later, the models), answers requests in order, posts
-//! events. Runs in a dedicated module worker, never on the page's main thread.
+//! The worker: owns the device and the models, answers requests in order, posts events.
+//! Runs in a dedicated module worker, never on the page's main thread.
 
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use burn::tensor::Device;
 use futures::StreamExt;
 use futures::channel::mpsc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::core::deviation::{raw_deviation, weights};
+use crate::core::records::PromptDeviation;
+use crate::engine::embed::Embedder;
 use crate::engine::protocol::{Event, Request, SimilarityKind};
-use crate::engine::similarity::jaccard_distances;
+use crate::engine::similarity::distances;
 
 use super::backend::init_device;
+use super::fetch::{self, Source};
 
-fn post(scope: &DedicatedWorkerGlobalScope, event: &Event) {
+/// The model files the embedder needs, in the order `Embedder::from_bytes` takes them.
+const EMBEDDER_FILES: [&str; 2] = ["model.safetensors", "tokenizer.json"];
+
+type Slot = Rc<RefCell<Option<Rc<Embedder>>>>;
+
+fn post(event: &Event) {
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     if let Err(error) = scope.post_message(&JsValue::from_str(&event.to_json())) {
         web_sys::console::error_2(&"deviate worker: cannot post an event".into(), &error);
     }
@@ -33,40 +45,100 @@ pub fn run(early_messages: js_sys::Array) {
 
     wasm_bindgen_futures::spawn_local(async move {
         let (device, backend) = init_device().await;
-        post(&scope, &Event::Ready { backend });
+        post(&Event::Ready { backend });
+        let embedder: Slot = Rc::default();
+        // Loading runs beside the request loop, so the model-free similarities answer meanwhile.
+        wasm_bindgen_futures::spawn_local(load_embedder(device.clone(), embedder.clone()));
         while let Some(message) = requests.next().await {
-            let Some(json) = message.as_string() else {
-                post(&scope, &Event::Error { id: None, message: "the worker takes JSON strings".into() });
-                continue;
-            };
-            let request = match Request::from_json(&json) {
-                Ok(request) => request,
-                Err(error) => {
-                    post(&scope, &Event::Error { id: None, message: format!("bad request: {error}") });
+            let request = match message.as_string().map(|json| Request::from_json(&json)) {
+                Some(Ok(request)) => request,
+                Some(Err(error)) => {
+                    post(&Event::Error { id: None, message: format!("bad request: {error}") });
+                    continue;
+                }
+                None => {
+                    post(&Event::Error { id: None, message: "the worker takes JSON strings".into() });
                     continue;
                 }
             };
-            post(&scope, &handle(&device, request).await);
+            let loaded = embedder.borrow().clone();
+            post(&handle(&device, loaded.as_deref(), request).await);
         }
     });
 }
 
-async fn handle(device: &burn::tensor::Device, request: Request) -> Event {
+async fn handle(device: &Device, embedder: Option<&Embedder>, request: Request) -> Event {
     match request {
-        Request::Analyze { id, similarity, texts } => {
-            let started = now();
-            let distances = match similarity {
-                SimilarityKind::Jaccard => jaccard_distances(device, &texts).await,
-            };
-            match distances {
-                Ok(distances) => {
-                    let deviation = raw_deviation(&distances);
-                    let weight = weights(&[&deviation], None);
-                    Event::Analysis { id, distances, deviation, weight, millis: now() - started }
-                }
-                Err(error) => Event::Error { id: Some(id), message: error.to_string() },
+        Request::Analyze { id, similarity, texts } => analyze(device, embedder, id, similarity, texts).await,
+        Request::ClearCache => match fetch::clear_cache().await {
+            Ok(()) => Event::CacheCleared,
+            Err(message) => Event::Error { id: None, message: format!("could not clear the cache: {message}") },
+        },
+    }
+}
+
+async fn analyze(
+    device: &Device,
+    embedder: Option<&Embedder>,
+    id: u64,
+    similarity: SimilarityKind,
+    texts: Vec<String>,
+) -> Event {
+    let started = now();
+    match distances(similarity, &texts, device, embedder).await {
+        Ok((kinds, truncated)) => {
+            let result = PromptDeviation::from_distances(String::new(), &kinds, None);
+            let distances = kinds.into_iter().next().expect("every kind has a matrix");
+            Event::Analysis {
+                id,
+                similarity,
+                distances,
+                deviation: result.deviation,
+                weight: result.weight,
+                truncated,
+                millis: now() - started,
             }
         }
+        Err(error) => Event::Error { id: Some(id), message: error.to_string() },
+    }
+}
+
+/// Fetches (or reads from the cache) the embedder's files with progress events, loads the
+/// model onto `device`, runs it once so its kernels are compiled, and fills `slot`.
+async fn load_embedder(device: Device, slot: Slot) {
+    let started = now();
+    let result = async {
+        let entries = fetch::manifest(&EMBEDDER_FILES).await?;
+        let mut files = Vec::with_capacity(entries.len());
+        let mut all_cached = true;
+        for entry in &entries {
+            let reported = Cell::new(0u64);
+            let step = (entry.bytes / 100).max(1);
+            let (bytes, source) = fetch::load(entry, |loaded| {
+                if loaded >= reported.get() + step || loaded == entry.bytes {
+                    reported.set(loaded);
+                    post(&Event::ModelProgress { file: entry.file.clone(), loaded, total: entry.bytes, cached: false });
+                }
+            })
+            .await?;
+            let cached = source == Source::Cache;
+            all_cached &= cached;
+            post(&Event::ModelProgress { file: entry.file.clone(), loaded: entry.bytes, total: entry.bytes, cached });
+            files.push(bytes);
+        }
+        let tokenizer = files.pop().expect("two files");
+        let weights = files.pop().expect("two files");
+        let embedder = Embedder::from_bytes(weights, &tokenizer, &device).map_err(|e| e.to_string())?;
+        embedder.embed(&["Warming up the kernels."]).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>((embedder, all_cached))
+    }
+    .await;
+    match result {
+        Ok((embedder, cached)) => {
+            *slot.borrow_mut() = Some(Rc::new(embedder));
+            post(&Event::ModelReady { cached, millis: now() - started });
+        }
+        Err(message) => post(&Event::ModelError { message }),
     }
 }
 

@@ -1,9 +1,9 @@
-// The deviation panel in real headless Chromium: the numbers the page shows equal the CLI's,
-// on WebGPU (SwiftShader) and on the CPU fallback.
+// The deviation panel in real headless Chromium: the Jaccard numbers the page shows equal the
+// CLI's exactly, on WebGPU (SwiftShader) and on the CPU fallback.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startServer, launch, cliDeviation, watchErrors, OUT } from './harness.mjs';
+import { startServer, launch, cliDeviation, watchErrors, pageNumbers, OUT } from './harness.mjs';
 
 const RESPONSES = [
   'The dragon guarded its gold in the mountain cave.',
@@ -17,17 +17,6 @@ let server;
 before(async () => { server = await startServer(); });
 after(async () => { await server?.stop(); });
 
-async function pageNumbers(page, responses) {
-  await page.getByTestId('responses').fill(responses.join('\n'));
-  // Wait until the bars show exactly these responses (the worker answers asynchronously).
-  await page.waitForFunction((texts) => {
-    const rows = [...document.querySelectorAll('[data-testid=bar] .bar-text')];
-    return rows.length === texts.length && rows.every((r, i) => r.title === texts[i]);
-  }, responses, { timeout: 60_000 });
-  return page.$$eval('[data-testid=bar]', (rows) => rows.map((r) => ({
-    deviation: Number(r.dataset.deviation), weight: Number(r.dataset.weight),
-  })));
-}
 
 for (const webgpu of [true, false]) {
   const name = webgpu ? 'WebGPU (SwiftShader)' : 'CPU fallback';
@@ -43,7 +32,8 @@ for (const webgpu of [true, false]) {
       if (webgpu) assert.match(label, /WebGPU \(.+\)/, label);
       else assert.match(label, /CPU \(.+\)/, label);
 
-      const shown = await pageNumbers(page, RESPONSES);
+      await page.getByTestId('similarity').selectOption('jaccard');
+      const shown = await pageNumbers(page, RESPONSES, 'jaccard');
       const cli = cliDeviation(RESPONSES);
       assert.deepEqual(shown.map((r) => r.deviation), cli.deviation);
       assert.deepEqual(shown.map((r) => r.weight), cli.weight);
@@ -54,10 +44,10 @@ for (const webgpu of [true, false]) {
 
       // Editing recomputes: drop the last response and the numbers follow the CLI again.
       const fewer = RESPONSES.slice(0, 3);
-      assert.deepEqual((await pageNumbers(page, fewer)).map((r) => r.deviation), cliDeviation(fewer).deviation);
+      assert.deepEqual((await pageNumbers(page, fewer, 'jaccard')).map((r) => r.deviation), cliDeviation(fewer).deviation);
 
       await page.getByTestId('responses').fill(RESPONSES.join('\n'));
-      await pageNumbers(page, RESPONSES);
+      await pageNumbers(page, RESPONSES, 'jaccard');
       await page.screenshot({ path: path.join(OUT, `deviation-${webgpu ? 'webgpu' : 'cpu'}.png`), fullPage: true });
       assert.deepEqual(errors, []);
     } finally {

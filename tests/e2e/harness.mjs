@@ -37,9 +37,9 @@ export function launch({ webgpu }) {
 }
 
 /** The CLI's answer for one prompt's responses. */
-export function cliDeviation(responses) {
+export function cliDeviation(responses, similarity = 'jaccard') {
   const input = JSON.stringify({ prompt: 'e2e', responses }) + '\n';
-  const out = execFileSync(BIN, ['deviation', '--similarity', 'jaccard'], { input, encoding: 'utf8' });
+  const out = execFileSync(BIN, ['deviation', '--similarity', similarity], { input, encoding: 'utf8', cwd: ROOT });
   return JSON.parse(out.trim());
 }
 
@@ -49,4 +49,17 @@ export function watchErrors(page) {
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   return errors;
+}
+
+/** Types `responses` and waits for the worker's analysis of them with `kind`; returns the bars' numbers. */
+export async function pageNumbers(page, responses, kind, timeout = 60_000) {
+  await page.getByTestId('responses').fill(responses.join('\n'));
+  await page.waitForFunction(([texts, kind]) => {
+    const list = document.querySelector('[data-testid=bars]');
+    const rows = [...document.querySelectorAll('[data-testid=bar] .bar-text')];
+    return list?.dataset.kind === kind && rows.length === texts.length && rows.every((r, i) => r.title === texts[i]);
+  }, [responses, kind], { timeout });
+  return page.$$eval('[data-testid=bar]', (rows) => rows.map((r) => ({
+    deviation: Number(r.dataset.deviation), weight: Number(r.dataset.weight),
+  })));
 }

@@ -1,39 +1,47 @@
 //! `deviate deviation`: stream JSONL prompts with responses to JSONL deviations and weights.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::PathBuf;
+use std::io::{self, BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use deviate::core::jaccard::jaccard_distances;
+use burn::tensor::Device;
 use deviate::core::records::{PromptDeviation, PromptResponses};
+use deviate::core::similarity::SimilarityKind;
+use deviate::engine::embed::Embedder;
+use deviate::engine::similarity::distances;
 
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum Similarity {
-    /// Token Jaccard (lowercase words; no model).
-    Jaccard,
-}
+use crate::{input, models};
 
 /// Reads one record per line and writes one result per line, in order. Blank lines are
 /// skipped. The first bad line stops the run with an error naming it; every result for the
 /// lines before it has been written and flushed.
-pub fn run(similarity: Similarity, input: Option<PathBuf>, min_weight: Option<f64>) -> Result<()> {
-    let reader: Box<dyn BufRead> = match &input {
-        Some(path) => Box::new(BufReader::new(
-            File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-        )),
-        None => Box::new(io::stdin().lock()),
+pub fn run(similarity: SimilarityKind, input: Option<PathBuf>, min_weight: Option<f64>, models_dir: &Path) -> Result<()> {
+    let device = Device::flex();
+    let embedder = match similarity.needs_embedder() {
+        true => Some(models::embedder(models_dir, &device)?),
+        false => None,
     };
+    let (reader, mut progress) = input::open(input.as_deref())?;
     let mut out = BufWriter::new(io::stdout().lock());
-    let result = stream(similarity, reader, &mut out, min_weight);
+    let result = stream(similarity, &device, embedder.as_ref(), reader, &mut out, min_weight, &mut progress);
+    progress.finish();
     out.flush().context("cannot write to stdout")?;
     result
 }
 
-fn stream(similarity: Similarity, reader: impl BufRead, out: &mut impl Write, min_weight: Option<f64>) -> Result<()> {
+fn stream(
+    similarity: SimilarityKind,
+    device: &Device,
+    embedder: Option<&Embedder>,
+    reader: impl BufRead,
+    out: &mut impl Write,
+    min_weight: Option<f64>,
+    progress: &mut input::Progress,
+) -> Result<()> {
     for (index, line) in reader.lines().enumerate() {
         let number = index + 1;
         let line = line.with_context(|| format!("line {number}: cannot read input"))?;
+        progress.advance(line.len());
         if line.trim().is_empty() {
             continue;
         }
@@ -44,10 +52,10 @@ fn stream(similarity: Similarity, reader: impl BufRead, out: &mut impl Write, mi
         if let Err(error) = record.validate() {
             bail!("line {number}: {error}");
         }
-        let distances = match similarity {
-            Similarity::Jaccard => jaccard_distances(&record.responses),
-        };
-        let result = PromptDeviation::from_distances(record.prompt, &distances, min_weight);
+        let (kinds, truncated) = pollster::block_on(distances(similarity, &record.responses, device, embedder))
+            .with_context(|| format!("line {number}"))?;
+        let mut result = PromptDeviation::from_distances(record.prompt, &kinds, min_weight);
+        result.truncated = truncated;
         serde_json::to_writer(&mut *out, &result).context("cannot write to stdout")?;
         out.write_all(b"\n").context("cannot write to stdout")?;
     }

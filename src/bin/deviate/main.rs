@@ -2,9 +2,17 @@
 //! (Native only: `cargo test --target wasm32-unknown-unknown` builds it as an empty program.)
 
 #[cfg(not(target_arch = "wasm32"))]
+mod bench;
+#[cfg(not(target_arch = "wasm32"))]
 mod cli;
 #[cfg(not(target_arch = "wasm32"))]
 mod deviation;
+#[cfg(not(target_arch = "wasm32"))]
+mod embed;
+#[cfg(not(target_arch = "wasm32"))]
+mod input;
+#[cfg(not(target_arch = "wasm32"))]
+mod models;
 #[cfg(not(target_arch = "wasm32"))]
 mod serve;
 

@@ -3,9 +3,11 @@
 mod badge;
 mod bars;
 mod heatmap;
+mod model;
 mod responses;
 
 pub use badge::BackendBadge;
 pub use bars::DeviationBars;
 pub use heatmap::Heatmap;
+pub use model::ModelPanel;
 pub use responses::ResponsesInput;

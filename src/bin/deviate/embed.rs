@@ -1,0 +1,50 @@
+//! `deviate embed`: lines of text in, JSONL `{"text", "embedding"}` out, in batches.
+
+use std::io::{self, BufRead, BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use burn::tensor::Device;
+use serde::Serialize;
+
+use crate::{input, models};
+
+/// Texts embedded per forward pass.
+const BATCH: usize = 32;
+
+#[derive(Serialize)]
+struct Line<'a> {
+    text: &'a str,
+    embedding: &'a [f32],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    truncated: bool,
+}
+
+pub fn run(input: Option<&Path>, models_dir: &Path) -> Result<()> {
+    let embedder = models::embedder(models_dir, &Device::flex())?;
+    let (reader, mut progress) = input::open(input)?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut batch: Vec<String> = Vec::with_capacity(BATCH);
+    let flush = |batch: &mut Vec<String>, out: &mut BufWriter<_>| -> Result<()> {
+        let embedded = pollster::block_on(embedder.embed(batch)).context("embedding failed")?;
+        for ((text, embedding), truncated) in batch.iter().zip(&embedded.vectors).zip(&embedded.truncated) {
+            serde_json::to_writer(&mut *out, &Line { text, embedding, truncated: *truncated })?;
+            out.write_all(b"\n")?;
+        }
+        batch.clear();
+        Ok(())
+    };
+    for line in reader.lines() {
+        let line = line.context("cannot read input")?;
+        progress.advance(line.len());
+        batch.push(line);
+        if batch.len() == BATCH {
+            flush(&mut batch, &mut out)?;
+        }
+    }
+    if !batch.is_empty() {
+        flush(&mut batch, &mut out)?;
+    }
+    progress.finish();
+    out.flush().context("cannot write to stdout")
+}

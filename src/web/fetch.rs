@@ -1,0 +1,142 @@
+//! Model files for the worker: fetched once with the manifest's integrity string and a
+//! progress report, kept in the Cache API so a reload does not download again, and checked
+//! against the manifest's sha256 when read back from the cache.
+
+use js_sys::{Reflect, Uint8Array};
+use serde::Deserialize;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Cache, ReadableStreamDefaultReader, RequestInit, Response, WorkerGlobalScope};
+
+/// The Cache API bucket that holds the model files.
+pub const CACHE_NAME: &str = "deviate-models-v1";
+const MODELS: &str = "./models/";
+
+/// One file of www/models/manifest.json (written by scripts/fetch_models.py).
+#[derive(Clone, Debug, Deserialize)]
+pub struct ManifestEntry {
+    pub file: String,
+    pub bytes: u64,
+    pub sha256: String,
+    pub integrity: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    files: Vec<ManifestEntry>,
+}
+
+fn scope() -> WorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+fn describe(error: JsValue) -> String {
+    error
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| format!("{error:?}"))
+}
+
+async fn wait(promise: js_sys::Promise) -> Result<JsValue, String> {
+    JsFuture::from(promise).await.map_err(describe)
+}
+
+/// The manifest's entries for `names`, in that order.
+pub async fn manifest(names: &[&str]) -> Result<Vec<ManifestEntry>, String> {
+    let response: Response = wait(scope().fetch_with_str(&format!("{MODELS}manifest.json")))
+        .await
+        .map_err(|e| format!("manifest.json: {e}"))?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(format!("manifest.json: HTTP {} (run `make models`)", response.status()));
+    }
+    let text = wait(response.text().map_err(describe)?).await?.as_string().unwrap_or_default();
+    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| format!("manifest.json: {e}"))?;
+    names
+        .iter()
+        .map(|name| {
+            manifest.files.iter().find(|f| f.file == *name).cloned().ok_or_else(|| format!("manifest.json lists no {name}"))
+        })
+        .collect()
+}
+
+async fn open_cache() -> Option<Cache> {
+    let caches = scope().caches().ok()?;
+    wait(caches.open(CACHE_NAME)).await.ok().map(JsCast::unchecked_into)
+}
+
+/// Deletes every cached model file.
+pub async fn clear_cache() -> Result<(), String> {
+    let caches = scope().caches().map_err(|_| "the Cache API is not available here".to_string())?;
+    wait(caches.delete(CACHE_NAME)).await.map(|_| ())
+}
+
+async fn sha256_hex(buffer: &js_sys::Object) -> Result<String, String> {
+    let subtle = scope().crypto().map_err(describe)?.subtle();
+    let digest = wait(subtle.digest_with_str_and_buffer_source("SHA-256", buffer).map_err(describe)?).await?;
+    Ok(Uint8Array::new(&digest).to_vec().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Where a file came from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Source {
+    Cache,
+    Network,
+}
+
+/// The bytes of `entry`: from the cache when present and intact, else downloaded with
+/// `on_progress(loaded_bytes)` called as chunks arrive, then cached.
+pub async fn load(entry: &ManifestEntry, on_progress: impl Fn(u64)) -> Result<(Vec<u8>, Source), String> {
+    let url = format!("{MODELS}{}", entry.file);
+    let cache = open_cache().await;
+    if let Some(cache) = &cache {
+        if let Ok(hit) = wait(cache.match_with_str(&url)).await {
+            if let Ok(response) = hit.dyn_into::<Response>() {
+                let buffer: js_sys::Object = wait(response.array_buffer().map_err(describe)?).await?.unchecked_into();
+                if sha256_hex(&buffer).await? == entry.sha256 {
+                    let bytes = Uint8Array::new(&buffer).to_vec();
+                    on_progress(bytes.len() as u64);
+                    return Ok((bytes, Source::Cache));
+                }
+                // A damaged cache entry is dropped and downloaded again.
+                let _ = wait(cache.delete_with_str(&url)).await;
+            }
+        }
+    }
+
+    let init = RequestInit::new();
+    init.set_integrity(&entry.integrity);
+    let response: Response = wait(scope().fetch_with_str_and_init(&url, &init))
+        .await
+        .map_err(|e| format!("{}: download failed or does not match manifest.json ({e})", entry.file))?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(format!("{}: HTTP {} (run `make models`)", entry.file, response.status()));
+    }
+    let body = response.body().ok_or_else(|| format!("{}: empty response", entry.file))?;
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut bytes = Vec::with_capacity(entry.bytes as usize);
+    loop {
+        let chunk = wait(reader.read())
+            .await
+            .map_err(|e| format!("{}: download failed or does not match manifest.json ({e})", entry.file))?;
+        if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
+            break;
+        }
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(describe)?.unchecked_into();
+        let start = bytes.len();
+        bytes.resize(start + value.length() as usize, 0);
+        value.copy_to(&mut bytes[start..]);
+        on_progress(bytes.len() as u64);
+    }
+    if let Some(cache) = &cache {
+        let body = Uint8Array::from(bytes.as_slice());
+        let response = Response::new_with_opt_buffer_source(Some(&body)).map_err(describe)?;
+        // Caching can fail (quota, private mode): the page still works, it only downloads again.
+        if let Err(error) = wait(cache.put_with_str(&url, &response)).await {
+            web_sys::console::warn_1(&format!("deviate: could not cache {}: {error}", entry.file).into());
+        }
+    }
+    Ok((bytes, Source::Network))
+}

@@ -40,6 +40,8 @@ impl BackendInfo {
 pub enum Request {
     /// Compute the similarity matrix, deviations and weights of `texts`.
     Analyze { id: u64, similarity: SimilarityKind, texts: Vec<String> },
+    /// MiniLM token ids and unit embeddings of `texts` (for scripts and tests of the model).
+    Embed { id: u64, texts: Vec<String> },
     /// Forget the cached model files (they download again on the next load).
     ClearCache,
 }
@@ -70,6 +72,8 @@ pub enum Event {
         truncated: Vec<usize>,
         millis: f64,
     },
+    /// The answer to [`Request::Embed`] with the same `id`.
+    Embeddings { id: u64, token_ids: Vec<Vec<u32>>, vectors: Vec<Vec<f32>>, truncated: Vec<bool> },
     /// A request failed; `id` is the request's, when there was one.
     Error { id: Option<u64>, message: String },
 }

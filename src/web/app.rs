@@ -89,6 +89,7 @@ pub fn App() -> impl IntoView {
             shown.set(Some(Shown { similarity_kind, texts, similarity, deviation, weight, truncated, millis }));
         }
         Event::Error { message, .. } => status.set(format!("Error: {message}")),
+        Event::Embeddings { .. } => {} // the page does not ask for raw embeddings
     });
     let bridge = match bridge {
         Ok(bridge) => Some(bridge),

@@ -70,6 +70,10 @@ pub fn run(early_messages: js_sys::Array) {
 async fn handle(device: &Device, embedder: Option<&Embedder>, request: Request) -> Event {
     match request {
         Request::Analyze { id, similarity, texts } => analyze(device, embedder, id, similarity, texts).await,
+        Request::Embed { id, texts } => match embedder {
+            Some(embedder) => embed(embedder, id, texts).await,
+            None => Event::Error { id: Some(id), message: "the MiniLM model is not loaded".into() },
+        },
         Request::ClearCache => match fetch::clear_cache().await {
             Ok(()) => Event::CacheCleared,
             Err(message) => Event::Error { id: None, message: format!("could not clear the cache: {message}") },
@@ -100,6 +104,16 @@ async fn analyze(
             }
         }
         Err(error) => Event::Error { id: Some(id), message: error.to_string() },
+    }
+}
+
+async fn embed(embedder: &Embedder, id: u64, texts: Vec<String>) -> Event {
+    let token_ids: Result<Vec<_>, _> = texts.iter().map(|t| embedder.token_ids(t)).collect();
+    match (token_ids, embedder.embed(&texts).await) {
+        (Ok(token_ids), Ok(embedded)) => {
+            Event::Embeddings { id, token_ids, vectors: embedded.vectors, truncated: embedded.truncated }
+        }
+        (Err(error), _) | (_, Err(error)) => Event::Error { id: Some(id), message: error.to_string() },
     }
 }
 

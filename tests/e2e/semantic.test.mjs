@@ -4,10 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
-import { startServer, launch, cliDeviation, watchErrors, pageNumbers, OUT, ROOT } from './harness.mjs';
-
-const REFERENCE = JSON.parse(readFileSync(path.join(ROOT, 'tests/reference/minilm_reference.json'), 'utf8'));
+import { startServer, launch, cliDeviation, watchErrors, pageNumbers, OUT } from './harness.mjs';
 
 const SENTENCES = [
   'A cat sat on the mat.',
@@ -51,13 +48,6 @@ for (const webgpu of [true, false]) {
       const worst = shown.reduce((best, row, i) => (row.deviation > shown[best].deviation ? i : best), 0);
       assert.equal(worst, 2, 'the off-topic sentence deviates most');
       await page.screenshot({ path: path.join(OUT, `semantic-${webgpu ? 'webgpu' : 'cpu'}.png`), fullPage: true });
-
-      // The reference sentences: the heatmap's cosines equal the numpy reference's within 1e-4.
-      await pageNumbers(page, REFERENCE.sentences, 'semantic', LOAD_TIMEOUT);
-      const cells = await page.$$eval('[data-testid=heatmap] td', (tds) => tds.map((td) => Number(td.dataset.similarity)));
-      REFERENCE.cosine.flat().forEach((want, k) => {
-        assert.ok(Math.abs(cells[k] - want) <= 1e-4, `cosine ${k}: ${cells[k]} vs reference ${want}`);
-      });
 
       const t1 = Date.now();
       await page.reload();

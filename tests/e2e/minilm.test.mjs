@@ -1,0 +1,58 @@
+// all-MiniLM-L6-v2 in the browser's worker against tests/reference/minilm_reference.json (the
+// numpy reference): token ids exactly, each embedding's cosine ≥ 0.99999, pairwise cosines within
+// 1e-4, on WebGPU (SwiftShader) and on the CPU path. The test drives the app's own worker
+// (www/worker.js) through its typed JSON protocol, as the page does.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { startServer, launch, ROOT } from './harness.mjs';
+
+const REFERENCE = JSON.parse(readFileSync(path.join(ROOT, 'tests/reference/minilm_reference.json'), 'utf8'));
+
+let server;
+before(async () => { server = await startServer(); });
+after(async () => { await server?.stop(); });
+
+const cosine = (a, b) => {
+  const dot = a.reduce((s, x, i) => s + x * b[i], 0);
+  const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+  return dot / (norm(a) * norm(b));
+};
+
+for (const webgpu of [true, false]) {
+  const name = webgpu ? 'WebGPU (SwiftShader)' : 'CPU path';
+  test(`MiniLM in the worker matches the numpy reference on ${name}`, { timeout: 600_000 }, async () => {
+    const browser = await launch({ webgpu });
+    try {
+      const page = await browser.newPage();
+      await page.goto(server.url);
+      const result = await page.evaluate((texts) => new Promise((resolve, reject) => {
+        const worker = new Worker('./www/worker.js', { type: 'module' });
+        let backend;
+        worker.onerror = (e) => reject(new Error(e.message));
+        worker.onmessage = (e) => {
+          const event = JSON.parse(e.data);
+          if (event.type === 'ready') backend = event.backend.kind;
+          if (event.type === 'model_ready') worker.postMessage(JSON.stringify({ type: 'embed', id: 1, texts }));
+          if (event.type === 'model_error' || event.type === 'error') reject(new Error(event.message));
+          if (event.type === 'embeddings') resolve({ ...event, backend });
+        };
+      }), REFERENCE.sentences);
+
+      assert.equal(result.backend, webgpu ? 'webgpu' : 'cpu');
+      assert.deepEqual(result.token_ids, REFERENCE.token_ids);
+      result.vectors.forEach((v, i) => {
+        assert.equal(v.length, 384);
+        const c = cosine(v, REFERENCE.embeddings[i]);
+        assert.ok(c >= 0.99999, `sentence ${i}: cosine with the reference ${c}`);
+      });
+      REFERENCE.cosine.forEach((row, i) => row.forEach((want, j) => {
+        const c = cosine(result.vectors[i], result.vectors[j]);
+        assert.ok(Math.abs(c - want) <= 1e-4, `cos(${i},${j}) = ${c}, reference ${want}`);
+      }));
+    } finally {
+      await browser.close();
+    }
+  });
+}

@@ -14,6 +14,15 @@ let server;
 before(async () => { server = await startServer(); });
 after(async () => { await server?.stop(); });
 
+// DEVIATE_E2E_BENCH=1 also times the worker on the benchmark sentences (minutes on SwiftShader):
+// a figure to report, not a pass/fail check, so CI leaves it off.
+const BENCHMARK = process.env.DEVIATE_E2E_BENCH === '1';
+// The sentences of `deviate bench embed` (src/bin/deviate/bench.rs), ~60 tokens each.
+const WORDS = ['lighthouse', 'keeper', 'storm', 'harbour', 'lantern', 'whisper', 'ocean', 'midnight', 'stairs', 'gull',
+  'letter', 'captain', 'fog', 'island', 'bell', 'winter', 'shadow', 'signal', 'rope', 'tide', 'memory', 'stone', 'window', 'song'];
+const BENCH = Array.from({ length: 32 }, (_, i) =>
+  `${Array.from({ length: 48 }, (_, j) => WORDS[(i * 7 + j * 5 + j * j) % WORDS.length]).join(' ')}, and then the night was quiet again.`);
+
 const cosine = (a, b) => {
   const dot = a.reduce((s, x, i) => s + x * b[i], 0);
   const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
@@ -27,18 +36,31 @@ for (const webgpu of [true, false]) {
     try {
       const page = await browser.newPage();
       await page.goto(server.url);
-      const result = await page.evaluate((texts) => new Promise((resolve, reject) => {
+      const result = await page.evaluate(([texts, bench]) => new Promise((resolve, reject) => {
         const worker = new Worker('./www/worker.js', { type: 'module' });
         let backend;
+        let reference;
+        const timings = [];
+        let sentAt = 0;
         worker.onerror = (e) => reject(new Error(e.message));
         worker.onmessage = (e) => {
           const event = JSON.parse(e.data);
           if (event.type === 'ready') backend = event.backend.kind;
           if (event.type === 'model_ready') worker.postMessage(JSON.stringify({ type: 'embed', id: 1, texts }));
           if (event.type === 'model_error' || event.type === 'error') reject(new Error(event.message));
-          if (event.type === 'embeddings') resolve({ ...event, backend });
+          if (event.type !== 'embeddings') return;
+          // Then time two passes over the benchmark sentences as one batch (the second is warm).
+          if (event.id === 1) reference = event; else timings.push(performance.now() - sentAt);
+          if (bench.length === 0 || timings.length === 2) { resolve({ ...reference, backend, timings }); return; }
+          sentAt = performance.now();
+          worker.postMessage(JSON.stringify({ type: 'embed', id: 2 + timings.length, texts: bench }));
         };
-      }), REFERENCE.sentences);
+      }), [REFERENCE.sentences, BENCHMARK ? BENCH : []]);
+      if (BENCHMARK) {
+        const warm = result.timings[1];
+        console.log(`# ${name}: batch of ${BENCH.length} ~60-token sentences: first ${result.timings[0].toFixed(0)} ms, `
+          + `warm ${warm.toFixed(0)} ms = ${(BENCH.length / warm * 1000).toFixed(1)} sentences/s`);
+      }
 
       assert.equal(result.backend, webgpu ? 'webgpu' : 'cpu');
       assert.deepEqual(result.token_ids, REFERENCE.token_ids);

@@ -58,3 +58,18 @@ fn minilm_matches_the_numpy_reference() {
         }
     }
 }
+
+#[test]
+fn many_texts_are_embedded_in_bounded_batches_in_order() {
+    let device = Device::flex();
+    let embedder = Embedder::from_bytes(model_file("model.safetensors"), &model_file("tokenizer.json"), &device).unwrap();
+    let texts: Vec<String> = (0..40).map(|i| format!("Sentence number {i} is about {}.", ["cats", "ships", "rain"][i % 3])).collect();
+    let all = pollster::block_on(embedder.embed(&texts)).unwrap();
+    assert_eq!(all.vectors.len(), 40);
+    for i in [0, 31, 32, 39] {
+        let alone = pollster::block_on(embedder.embed(&texts[i..=i])).unwrap();
+        let a: Vec<f64> = all.vectors[i].iter().map(|&x| x as f64).collect();
+        let b: Vec<f64> = alone.vectors[0].iter().map(|&x| x as f64).collect();
+        assert!(cosine(&a, &b) > 0.99999, "text {i} embedded in a batch differs from alone");
+    }
+}

@@ -5,6 +5,9 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use crate::model::bert::{Bert, BertConfig, LoadError};
 use crate::model::tokenizer::{TokenizerError, WordPiece};
 
+/// Texts per forward pass.
+pub const MAX_BATCH: usize = 32;
+
 /// Why embedding failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
@@ -45,11 +48,19 @@ impl Embedder {
         Ok(self.tokenizer.ids(text)?)
     }
 
-    /// Embeds `texts` as one padded batch.
+    /// Embeds `texts`, in padded batches of at most [`MAX_BATCH`] so that memory stays
+    /// bounded however many texts come (attention scores grow with batch × length²).
     pub async fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Embedded, EmbedError> {
-        if texts.is_empty() {
-            return Ok(Embedded { vectors: Vec::new(), truncated: Vec::new() });
+        let mut all = Embedded { vectors: Vec::with_capacity(texts.len()), truncated: Vec::with_capacity(texts.len()) };
+        for chunk in texts.chunks(MAX_BATCH) {
+            let embedded = self.embed_batch(chunk).await?;
+            all.vectors.extend(embedded.vectors);
+            all.truncated.extend(embedded.truncated);
         }
+        Ok(all)
+    }
+
+    async fn embed_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<Embedded, EmbedError> {
         let batch = self.tokenizer.batch(texts)?;
         let shape = [batch.batch, batch.length];
         let ids = Tensor::<2, Int>::from_data(TensorData::new(batch.ids, shape), &self.device);

@@ -5,12 +5,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
+use deviate::engine::embed::MAX_BATCH;
 use serde::Serialize;
 
 use crate::{input, models};
-
-/// Texts embedded per forward pass.
-const BATCH: usize = 32;
 
 #[derive(Serialize)]
 struct Line<'a> {
@@ -24,7 +22,7 @@ pub fn run(input: Option<&Path>, models_dir: &Path) -> Result<()> {
     let embedder = models::embedder(models_dir, &Device::flex())?;
     let (reader, mut progress) = input::open(input)?;
     let mut out = BufWriter::new(io::stdout().lock());
-    let mut batch: Vec<String> = Vec::with_capacity(BATCH);
+    let mut batch: Vec<String> = Vec::with_capacity(MAX_BATCH);
     let flush = |batch: &mut Vec<String>, out: &mut BufWriter<_>| -> Result<()> {
         let embedded = pollster::block_on(embedder.embed(batch)).context("embedding failed")?;
         for ((text, embedding), truncated) in batch.iter().zip(&embedded.vectors).zip(&embedded.truncated) {
@@ -38,7 +36,7 @@ pub fn run(input: Option<&Path>, models_dir: &Path) -> Result<()> {
         let line = line.context("cannot read input")?;
         progress.advance(line.len());
         batch.push(line);
-        if batch.len() == BATCH {
+        if batch.len() == MAX_BATCH {
             flush(&mut batch, &mut out)?;
         }
     }

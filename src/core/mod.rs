@@ -4,4 +4,5 @@ pub mod deviation;
 pub mod jaccard;
 pub mod style;
 pub mod records;
+pub mod sampling;
 pub mod similarity;

@@ -2,5 +2,6 @@
 //! the browser worker.
 
 pub mod embed;
+pub mod generate;
 pub mod protocol;
 pub mod similarity;

@@ -1,4 +1,7 @@
-//! burn modules and their loading: the MiniLM encoder and tokenisers.
+//! burn modules and their loading: the MiniLM encoder, SmolLM2 (GGUF) and tokenisers.
 
 pub mod bert;
+pub mod bpe;
+pub mod gguf;
+pub mod llama;
 pub mod tokenizer;

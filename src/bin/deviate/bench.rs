@@ -1,12 +1,15 @@
-//! `deviate bench embed`: MiniLM throughput natively, at batch 1 and batch 32, on ~60-token
-//! sentences. A benchmark, not a test: bench/peer_embed.py runs sentence-transformers on the
-//! same sentences and prints the ratio.
+//! Benchmarks, not tests. `deviate bench embed`: MiniLM throughput natively at batch 1 and 32
+//! on ~60-token sentences (bench/peer_embed.py runs sentence-transformers on the same sentences).
+//! `deviate bench generate`: SmolLM2 tokens/s at batch 1 and 8 (bench/peer_generate.py runs
+//! transformers on the same prompt ids and length).
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
+use deviate::engine::generate::{GenerateParams, LanguageModel};
 use serde::Serialize;
 
 use crate::models;
@@ -74,6 +77,51 @@ pub fn embed(models_dir: &Path, count: usize, repeats: usize, json: bool) -> Res
         );
         println!("  batch  1: {:8.1} sentences/s", report.batch_1);
         println!("  batch 32: {:8.1} sentences/s", report.batch_32);
+    }
+    Ok(())
+}
+
+/// The prompt of `deviate bench generate` (wrapped in the chat template).
+pub const GENERATE_PROMPT: &str = "Write a short story about a lighthouse keeper who finds a letter in a bottle.";
+
+#[derive(Serialize)]
+struct GenerateReport {
+    /// The token ids the model reads (chat template applied).
+    prompt_ids: Vec<u32>,
+    tokens: usize,
+    /// Generated tokens per second at batch 1 and batch 8 (median of the repeats), prompt
+    /// processing included.
+    batch_1: f64,
+    batch_8: f64,
+}
+
+pub fn generate(models_dir: &Path, tokens: usize, repeats: usize, json: bool) -> Result<()> {
+    let lm = models::language_model(models_dir, &Device::flex())?;
+    let prompt_ids = lm.tokenizer().encode(&LanguageModel::prompt_text(GENERATE_PROMPT, false))?;
+    let rate = |n: usize| -> Result<f64> {
+        let params = GenerateParams { n, max_tokens: tokens, min_tokens: tokens, ..Default::default() };
+        let mut rates = Vec::with_capacity(repeats);
+        for _ in 0..repeats {
+            let start = Instant::now();
+            let out = pollster::block_on(lm.generate(GENERATE_PROMPT, &params, |_| ControlFlow::Continue(())))
+                .context("generation failed")?;
+            let generated: usize = out.iter().map(|c| c.token_ids.len()).sum();
+            rates.push(generated as f64 / start.elapsed().as_secs_f64());
+        }
+        Ok(median(rates))
+    };
+    rate(1)?; // warm-up
+    let report = GenerateReport { batch_1: rate(1)?, batch_8: rate(8)?, prompt_ids, tokens };
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "deviate generate (burn Flex CPU, prompt of {} tokens, {} new tokens, median of {repeats}):",
+            report.prompt_ids.len(),
+            tokens
+        );
+        println!("  batch 1: {:8.1} tokens/s", report.batch_1);
+        println!("  batch 8: {:8.1} tokens/s", report.batch_8);
     }
     Ok(())
 }

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use deviate::core::similarity::SimilarityKind;
 
-use crate::{bench, deviation, embed, serve};
+use deviate::core::sampling::SamplingParams;
+use deviate::engine::generate::GenerateParams;
+
+use crate::{bench, deviation, embed, generate, serve};
 
 #[derive(Parser)]
 #[command(name = "deviate", version, about = "Deviation-weighted preference optimisation playground")]
@@ -41,6 +44,17 @@ enum Command {
         #[arg(long, default_value = "www/models")]
         models: PathBuf,
     },
+    /// Continuations of a writing prompt with SmolLM2: one JSONL line {"text", "token_ids", "finish"} each.
+    Generate {
+        /// The writing prompt (wrapped in the chat template unless --raw).
+        #[arg(long)]
+        prompt: String,
+        #[command(flatten)]
+        sampling: SamplingArgs,
+        /// Folder with the GGUF (from `make models`).
+        #[arg(long, default_value = "www/models")]
+        models: PathBuf,
+    },
     /// Benchmarks (throughput figures, not tests).
     Bench {
         #[command(subcommand)]
@@ -57,6 +71,64 @@ enum Command {
     },
 }
 
+/// Sampling options shared by `generate` and the benchmarks.
+#[derive(clap::Args)]
+struct SamplingArgs {
+    /// Number of continuations (1–16).
+    #[arg(long, default_value_t = 4)]
+    n: usize,
+    /// Most new tokens per continuation.
+    #[arg(long, default_value_t = 64)]
+    max_tokens: usize,
+    /// 0 = greedy.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    /// 0 = no top-k cut.
+    #[arg(long, default_value_t = 50)]
+    top_k: usize,
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    #[arg(long, default_value_t = 1.1)]
+    repetition_penalty: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Feed the prompt as is, without the chat template and system line.
+    #[arg(long)]
+    raw: bool,
+}
+
+impl SamplingArgs {
+    fn params(&self) -> GenerateParams {
+        GenerateParams {
+            n: self.n,
+            max_tokens: self.max_tokens,
+            min_tokens: 0,
+            raw: self.raw,
+            sampling: SamplingParams {
+                temperature: self.temperature,
+                top_k: self.top_k,
+                top_p: self.top_p,
+                repetition_penalty: self.repetition_penalty,
+                seed: self.seed,
+            },
+        }
+    }
+}
+
+/// Options every benchmark takes.
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Runs per batch size; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Print one JSON object (with the exact inputs, for the peer scripts) instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Folder with the models (from `make models`).
+    #[arg(long, default_value = "www/models")]
+    models: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Bench {
     /// MiniLM sentences/s at batch 1 and batch 32 (compare: bench/peer_embed.py).
@@ -64,15 +136,16 @@ enum Bench {
         /// Sentences per pass.
         #[arg(long, default_value_t = 64)]
         sentences: usize,
-        /// Passes per batch size; the median is reported.
-        #[arg(long, default_value_t = 3)]
-        repeats: usize,
-        /// Print one JSON object (with the sentences) instead of text.
-        #[arg(long)]
-        json: bool,
-        /// Folder with model.safetensors and tokenizer.json (from `make models`).
-        #[arg(long, default_value = "www/models")]
-        models: PathBuf,
+        #[command(flatten)]
+        common: BenchArgs,
+    },
+    /// SmolLM2 tokens/s at batch 1 and batch 8 (compare: bench/peer_generate.py).
+    Generate {
+        /// New tokens per continuation (every continuation runs to this length).
+        #[arg(long, default_value_t = 64)]
+        tokens: usize,
+        #[command(flatten)]
+        common: BenchArgs,
     },
 }
 
@@ -83,8 +156,12 @@ pub fn main() -> ExitCode {
             deviation::run(similarity, input, min_weight, &models)
         }
         Command::Embed { input, models } => embed::run(input.as_deref(), &models),
-        Command::Bench { what: Bench::Embed { sentences, repeats, json, models } } => {
-            bench::embed(&models, sentences, repeats.max(1), json)
+        Command::Bench { what: Bench::Embed { sentences, common: c } } => {
+            bench::embed(&c.models, sentences, c.repeats.max(1), c.json)
+        }
+        Command::Generate { prompt, sampling, models } => generate::run(&prompt, &sampling.params(), &models),
+        Command::Bench { what: Bench::Generate { tokens, common: c } } => {
+            bench::generate(&c.models, tokens, c.repeats.max(1), c.json)
         }
         Command::Serve { port, root } => serve::run(port, &root),
     };

@@ -5,6 +5,10 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use burn::tensor::Device;
 use deviate::engine::embed::Embedder;
+use deviate::engine::generate::LanguageModel;
+
+/// The LM's file in the models folder.
+pub const GGUF: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
 /// The MiniLM embedder from `dir` (model.safetensors, tokenizer.json) on `device`.
 pub fn embedder(dir: &Path, device: &Device) -> Result<Embedder> {
@@ -15,4 +19,11 @@ pub fn embedder(dir: &Path, device: &Device) -> Result<Embedder> {
     let weights = read("model.safetensors")?;
     let tokenizer = read("tokenizer.json")?;
     Embedder::from_bytes(weights, &tokenizer, device).context("cannot load the MiniLM embedder")
+}
+
+/// SmolLM2 from `dir` (the Q4_1 GGUF) on `device`.
+pub fn language_model(dir: &Path, device: &Device) -> Result<LanguageModel> {
+    let path = dir.join(GGUF);
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {} (run `make models`)", path.display()))?;
+    LanguageModel::from_gguf_bytes(&bytes, device).with_context(|| format!("cannot load {}", path.display()))
 }

@@ -5,6 +5,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::deviation::DistanceMatrix;
 pub use crate::core::similarity::SimilarityKind;
+pub use crate::engine::generate::{Continuation, Finish, GenerateParams};
+
+/// Which model an event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelName {
+    /// all-MiniLM-L6-v2, loaded when the worker starts.
+    Embedder,
+    /// SmolLM2-135M-Instruct, loaded on the first generation.
+    Lm,
+}
 
 /// What runs the models, as shown in the page's badge.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,6 +55,10 @@ pub enum Request {
     Embed { id: u64, texts: Vec<String> },
     /// Forget the cached model files (they download again on the next load).
     ClearCache,
+    /// Generate continuations of `prompt` (loads the LM first if needed). One runs at a time.
+    Generate { id: u64, prompt: String, params: GenerateParams },
+    /// Stop the generation `id`: its continuations end as they stand.
+    StopGeneration { id: u64 },
 }
 
 /// An event from the worker to the UI.
@@ -53,12 +68,22 @@ pub enum Event {
     /// The backend is initialised; requests sent before this are queued, not lost.
     Ready { backend: BackendInfo },
     /// Bytes of a model file received so far (`cached` when read from the browser cache).
-    ModelProgress { file: String, loaded: u64, total: u64, cached: bool },
-    /// The embedder is loaded and answers semantic requests; `cached` when every file came
-    /// from the browser cache.
-    ModelReady { cached: bool, millis: f64 },
-    /// The embedder could not be loaded; the model-free similarities keep working.
-    ModelError { message: String },
+    ModelProgress { model: ModelName, file: String, loaded: u64, total: u64, cached: bool },
+    /// The model is loaded and answers requests; `cached` when every file came from the
+    /// browser cache; `memory_bytes` is the worker's wasm memory after loading.
+    ModelReady { model: ModelName, cached: bool, millis: f64, memory_bytes: f64 },
+    /// The model could not be loaded (the embedder's absence leaves the model-free
+    /// similarities working).
+    ModelError { model: ModelName, message: String },
+    /// Generation `id` read its prompt (`prompt_tokens` long) and starts sampling.
+    GenerationStarted { id: u64, prompt_tokens: usize },
+    /// Continuation `index` of generation `id` grew by `delta`.
+    Token { id: u64, index: usize, delta: String },
+    /// Continuation `index` of generation `id` ended.
+    ContinuationDone { id: u64, index: usize, continuation: Continuation },
+    /// Generation `id` ended: `tokens` sampled in `millis` (prompt reading included);
+    /// `stopped` when the user stopped it.
+    GenerationDone { id: u64, tokens: usize, millis: f64, stopped: bool },
     /// [`Request::ClearCache`] is done.
     CacheCleared,
     /// The answer to [`Request::Analyze`] with the same `id`: the first kind's distances and
@@ -116,6 +141,12 @@ mod tests {
             millis: 1.5,
         };
         assert_eq!(Event::from_json(&event.to_json()).unwrap(), event);
+        let generate = Request::Generate { id: 3, prompt: "p".into(), params: GenerateParams::default() };
+        assert_eq!(Request::from_json(&generate.to_json()).unwrap(), generate);
+        // Sampling options sit beside n and max_tokens; absent ones take their defaults.
+        let partial = r#"{"type":"generate","id":4,"prompt":"p","params":{"n":2,"seed":9}}"#;
+        let Request::Generate { params, .. } = Request::from_json(partial).unwrap() else { panic!() };
+        assert_eq!((params.n, params.sampling.seed, params.max_tokens), (2, 9, GenerateParams::default().max_tokens));
     }
 
     #[test]

@@ -8,10 +8,10 @@ use std::rc::Rc;
 use leptos::prelude::*;
 
 use crate::core::records::responses_from_lines;
-use crate::engine::protocol::{BackendInfo, Event, Request, SimilarityKind};
+use crate::engine::protocol::{BackendInfo, Event, Finish, ModelName, Request, SimilarityKind};
 
 use super::bridge::Bridge;
-use super::components::{BackendBadge, DeviationBars, Heatmap, ModelPanel, ResponsesInput};
+use super::components::{BackendBadge, DeviationBars, GeneratePanel, Heatmap, ModelPanel, ResponsesInput};
 
 /// The prefilled example: one writing prompt's continuations, most of them retelling the same
 /// idea and one going somewhere else, which is the paper's point.
@@ -34,17 +34,22 @@ pub struct Shown {
     pub millis: f64,
 }
 
-/// Where the MiniLM model stands, as the model panel shows it.
+/// Where a model stands, as its panel shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModelState {
+    /// Not asked for yet (the LM loads on the first generation).
+    Idle,
     /// Per file: (name, bytes loaded, total bytes, read from the cache).
     Loading(Vec<(String, u64, u64, bool)>),
-    Ready { cached: bool, millis: f64 },
+    Ready { cached: bool, millis: f64, memory_bytes: f64 },
     Failed(String),
 }
 
 impl ModelState {
     fn progress(&mut self, file: String, loaded: u64, total: u64, cached: bool) {
+        if !matches!(self, ModelState::Loading(_)) {
+            *self = ModelState::Loading(Vec::new());
+        }
         if let ModelState::Loading(files) = self {
             match files.iter_mut().find(|f| f.0 == file) {
                 Some(entry) => *entry = (file, loaded, total, cached),
@@ -54,12 +59,43 @@ impl ModelState {
     }
 }
 
+/// One continuation as it streams in.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GeneratedItem {
+    pub text: String,
+    pub finish: Option<Finish>,
+}
+
+/// The generation the page shows: its id, continuations, and a one-line summary.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Generated {
+    pub id: Option<u64>,
+    pub running: bool,
+    pub items: Vec<GeneratedItem>,
+    pub summary: String,
+}
+
+impl Generated {
+    /// The finished continuations, one per line (their own line breaks become spaces), in order.
+    fn finished_lines(&self) -> String {
+        let lines: Vec<String> = self
+            .items
+            .iter()
+            .filter(|item| item.finish.is_some() && !item.text.trim().is_empty())
+            .map(|item| item.text.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        lines.join("\n")
+    }
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     let text = RwSignal::new(EXAMPLE.to_string());
     let kind = RwSignal::new(SimilarityKind::Semantic);
     let backend = RwSignal::new(None::<BackendInfo>);
     let model = RwSignal::new(ModelState::Loading(Vec::new()));
+    let lm = RwSignal::new(ModelState::Idle);
+    let generated = RwSignal::new(Generated::default());
     let cache_note = RwSignal::new(None::<String>);
     let shown = RwSignal::new(None::<Shown>);
     let status = RwSignal::new("Starting the worker…".to_string());
@@ -71,11 +107,53 @@ pub fn App() -> impl IntoView {
             status.set(format!("Worker ready on {}", info.label()));
             backend.set(Some(info));
         }
-        Event::ModelProgress { file, loaded, total, cached } => {
-            model.update(|m| m.progress(file, loaded, total, cached))
+        Event::ModelProgress { model: name, file, loaded, total, cached } => {
+            let target = if name == ModelName::Lm { lm } else { model };
+            target.update(|m| m.progress(file, loaded, total, cached))
         }
-        Event::ModelReady { cached, millis } => model.set(ModelState::Ready { cached, millis }),
-        Event::ModelError { message } => model.set(ModelState::Failed(message)),
+        Event::ModelReady { model: name, cached, millis, memory_bytes } => {
+            let target = if name == ModelName::Lm { lm } else { model };
+            target.set(ModelState::Ready { cached, millis, memory_bytes })
+        }
+        Event::ModelError { model: name, message } => {
+            let target = if name == ModelName::Lm { lm } else { model };
+            target.set(ModelState::Failed(message))
+        }
+        Event::GenerationStarted { id, prompt_tokens } => generated.update(|g| {
+            if g.id == Some(id) {
+                g.summary = format!("Prompt read ({prompt_tokens} tokens); sampling…");
+            }
+        }),
+        Event::Token { id, index, delta } => generated.update(|g| {
+            if g.id == Some(id)
+                && let Some(item) = g.items.get_mut(index)
+            {
+                item.text.push_str(&delta);
+            }
+        }),
+        Event::ContinuationDone { id, index, continuation } => {
+            let mut lines = None;
+            generated.update(|g| {
+                if g.id == Some(id)
+                    && let Some(item) = g.items.get_mut(index)
+                {
+                    *item = GeneratedItem { text: continuation.text, finish: Some(continuation.finish) };
+                    lines = Some(g.finished_lines());
+                }
+            });
+            // Finished continuations become the responses: the panels analyse them live.
+            if let Some(lines) = lines.filter(|l| l.lines().count() >= 2) {
+                text.set(lines);
+            }
+        }
+        Event::GenerationDone { id, tokens, millis, stopped } => generated.update(|g| {
+            if g.id == Some(id) {
+                g.running = false;
+                let rate = tokens as f64 / (millis / 1000.0).max(1e-9);
+                let how = if stopped { "Stopped" } else { "Done" };
+                g.summary = format!("{how}: {tokens} tokens in {:.1} s ({rate:.1} tokens/s).", millis / 1000.0);
+            }
+        }),
         Event::CacheCleared => {
             cache_note.set(Some("Cache cleared: the model downloads again on the next visit.".into()))
         }
@@ -88,7 +166,19 @@ pub fn App() -> impl IntoView {
             status.set(format!("{n} responses analysed ({similarity_kind}) in {millis:.1} ms"));
             shown.set(Some(Shown { similarity_kind, texts, similarity, deviation, weight, truncated, millis }));
         }
-        Event::Error { message, .. } => status.set(format!("Error: {message}")),
+        Event::Error { id, message } => {
+            let mut for_generation = false;
+            generated.update(|g| {
+                if id.is_some() && g.id == id {
+                    for_generation = true;
+                    g.running = false;
+                    g.summary = format!("Error: {message}");
+                }
+            });
+            if !for_generation {
+                status.set(format!("Error: {message}"));
+            }
+        }
         Event::Embeddings { .. } => {} // the page does not ask for raw embeddings
     });
     let bridge = match bridge {
@@ -119,9 +209,27 @@ pub fn App() -> impl IntoView {
             sent.borrow_mut().insert(id, kept);
         }
     });
+    let cache_bridge = bridge.clone();
     let clear_cache = move || {
-        if let Some(bridge) = &bridge {
+        if let Some(bridge) = &cache_bridge {
             bridge.send(&Request::ClearCache);
+        }
+    };
+    let generate_bridge = bridge.clone();
+    let generate = move |prompt: String, params: crate::engine::protocol::GenerateParams| {
+        let Some(bridge) = &generate_bridge else { return };
+        let n = params.n;
+        let id = bridge.send_new(|id| Request::Generate { id, prompt, params });
+        generated.set(Generated {
+            id: Some(id),
+            running: true,
+            items: vec![GeneratedItem::default(); n],
+            summary: "Starting…".into(),
+        });
+    };
+    let stop = move || {
+        if let (Some(bridge), Some(id)) = (&bridge, generated.with_untracked(|g| g.running.then_some(g.id).flatten())) {
+            bridge.send(&Request::StopGeneration { id });
         }
     };
 
@@ -134,6 +242,7 @@ pub fn App() -> impl IntoView {
             <BackendBadge backend=backend.into() />
         </header>
         <main class="panels">
+            <GeneratePanel lm=lm.into() generated=generated.into() on_generate=generate on_stop=stop />
             <ResponsesInput text=text />
             <DeviationBars shown=shown.into() kind=kind effective=effective.into() />
             <Heatmap shown=shown.into() />

@@ -108,6 +108,15 @@ impl Bridge {
         id
     }
 
+    /// Sends `make(id)` with a fresh id at once (not latest-wins: a generation) and returns the id.
+    pub fn send_new(&self, make: impl FnOnce(u64) -> Request) -> u64 {
+        let mut state = self.0.borrow_mut();
+        let id = state.next_id;
+        state.next_id += 1;
+        state.post(&make(id));
+        id
+    }
+
     /// Sends a request that must not be dropped (the worker queues it until it is ready).
     pub fn send(&self, request: &Request) {
         self.0.borrow().post(request);

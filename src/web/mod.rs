@@ -7,6 +7,7 @@ mod backend;
 mod bridge;
 mod components;
 mod fetch;
+mod generation;
 mod worker;
 
 use wasm_bindgen::prelude::*;

@@ -13,18 +13,19 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::core::records::PromptDeviation;
 use crate::engine::embed::Embedder;
-use crate::engine::protocol::{Event, Request, SimilarityKind};
+use crate::engine::protocol::{Event, ModelName, Request, SimilarityKind};
 use crate::engine::similarity::distances;
 
 use super::backend::init_device;
 use super::fetch::{self, Source};
+use super::generation::{self, Generator};
 
 /// The model files the embedder needs, in the order `Embedder::from_bytes` takes them.
 const EMBEDDER_FILES: [&str; 2] = ["model.safetensors", "tokenizer.json"];
 
 type Slot = Rc<RefCell<Option<Rc<Embedder>>>>;
 
-fn post(event: &Event) {
+pub(super) fn post(event: &Event) {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     if let Err(error) = scope.post_message(&JsValue::from_str(&event.to_json())) {
         web_sys::console::error_2(&"deviate worker: cannot post an event".into(), &error);
@@ -49,6 +50,7 @@ pub fn run(early_messages: js_sys::Array) {
         let embedder: Slot = Rc::default();
         // Loading runs beside the request loop, so the model-free similarities answer meanwhile.
         wasm_bindgen_futures::spawn_local(load_embedder(device.clone(), embedder.clone()));
+        let generator = Generator::new(device.clone());
         while let Some(message) = requests.next().await {
             let request = match message.as_string().map(|json| Request::from_json(&json)) {
                 Some(Ok(request)) => request,
@@ -61,8 +63,16 @@ pub fn run(early_messages: js_sys::Array) {
                     continue;
                 }
             };
-            let loaded = embedder.borrow().clone();
-            post(&handle(&device, loaded.as_deref(), request).await);
+            // Generation runs as its own task, beside this loop, so analyses and a stop request
+            // are answered while it runs.
+            match request {
+                Request::Generate { id, prompt, params } => generator.start(id, prompt, params),
+                Request::StopGeneration { id } => generator.stop(id),
+                request => {
+                    let loaded = embedder.borrow().clone();
+                    post(&handle(&device, loaded.as_deref(), request).await);
+                }
+            }
         }
     });
 }
@@ -78,6 +88,9 @@ async fn handle(device: &Device, embedder: Option<&Embedder>, request: Request) 
             Ok(()) => Event::CacheCleared,
             Err(message) => Event::Error { id: None, message: format!("could not clear the cache: {message}") },
         },
+        Request::Generate { id, .. } | Request::StopGeneration { id } => {
+            Event::Error { id: Some(id), message: "generation requests go to the generator".into() }
+        }
     }
 }
 
@@ -122,24 +135,7 @@ async fn embed(embedder: &Embedder, id: u64, texts: Vec<String>) -> Event {
 async fn load_embedder(device: Device, slot: Slot) {
     let started = now();
     let result = async {
-        let entries = fetch::manifest(&EMBEDDER_FILES).await?;
-        let mut files = Vec::with_capacity(entries.len());
-        let mut all_cached = true;
-        for entry in &entries {
-            let reported = Cell::new(0u64);
-            let step = (entry.bytes / 100).max(1);
-            let (bytes, source) = fetch::load(entry, |loaded| {
-                if loaded >= reported.get() + step || loaded == entry.bytes {
-                    reported.set(loaded);
-                    post(&Event::ModelProgress { file: entry.file.clone(), loaded, total: entry.bytes, cached: false });
-                }
-            })
-            .await?;
-            let cached = source == Source::Cache;
-            all_cached &= cached;
-            post(&Event::ModelProgress { file: entry.file.clone(), loaded: entry.bytes, total: entry.bytes, cached });
-            files.push(bytes);
-        }
+        let (mut files, all_cached) = load_files(ModelName::Embedder, &EMBEDDER_FILES).await?;
         let tokenizer = files.pop().expect("two files");
         let weights = files.pop().expect("two files");
         let embedder = Embedder::from_bytes(weights, &tokenizer, &device).map_err(|e| e.to_string())?;
@@ -150,13 +146,38 @@ async fn load_embedder(device: Device, slot: Slot) {
     match result {
         Ok((embedder, cached)) => {
             *slot.borrow_mut() = Some(Rc::new(embedder));
-            post(&Event::ModelReady { cached, millis: now() - started });
+            let model = ModelName::Embedder;
+            post(&Event::ModelReady { model, cached, millis: now() - started, memory_bytes: generation::wasm_memory() });
         }
-        Err(message) => post(&Event::ModelError { message }),
+        Err(message) => post(&Event::ModelError { model: ModelName::Embedder, message }),
     }
 }
 
-fn now() -> f64 {
+/// Fetches (or reads from the cache) `names` from the manifest with progress events for
+/// `model`; returns their bytes in order and whether all came from the cache.
+pub(super) async fn load_files(model: ModelName, names: &[&str]) -> Result<(Vec<Vec<u8>>, bool), String> {
+    let entries = fetch::manifest(names).await?;
+    let mut files = Vec::with_capacity(entries.len());
+    let mut all_cached = true;
+    for entry in &entries {
+        let reported = Cell::new(0u64);
+        let step = (entry.bytes / 100).max(1);
+        let (bytes, source) = fetch::load(entry, |loaded| {
+            if loaded >= reported.get() + step || loaded == entry.bytes {
+                reported.set(loaded);
+                post(&Event::ModelProgress { model, file: entry.file.clone(), loaded, total: entry.bytes, cached: false });
+            }
+        })
+        .await?;
+        let cached = source == Source::Cache;
+        all_cached &= cached;
+        post(&Event::ModelProgress { model, file: entry.file.clone(), loaded: entry.bytes, total: entry.bytes, cached });
+        files.push(bytes);
+    }
+    Ok((files, all_cached))
+}
+
+pub(super) fn now() -> f64 {
     js_sys::Reflect::get(&js_sys::global(), &"performance".into())
         .ok()
         .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())

@@ -2,12 +2,14 @@
 
 mod badge;
 mod bars;
+mod generate;
 mod heatmap;
 mod model;
 mod responses;
 
 pub use badge::BackendBadge;
 pub use bars::DeviationBars;
+pub use generate::GeneratePanel;
 pub use heatmap::Heatmap;
 pub use model::ModelPanel;
 pub use responses::ResponsesInput;

@@ -34,7 +34,8 @@ pub fn ModelPanel(model: Signal<ModelState>, note: Signal<Option<String>>, on_cl
             }
             .into_any()
         }
-        ModelState::Ready { cached, millis } => {
+        ModelState::Idle => view! { <p data-testid="model-state" data-state="idle">"Waiting for the worker…"</p> }.into_any(),
+        ModelState::Ready { cached, millis, .. } => {
             let from = if cached { "from the browser cache" } else { "downloaded and cached" };
             view! {
                 <p data-testid="model-state" data-state="ready" data-cached=cached.to_string()>

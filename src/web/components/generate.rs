@@ -1,0 +1,165 @@
+use leptos::prelude::*;
+
+use crate::core::sampling::SamplingParams;
+use crate::engine::generate::{GenerateParams, MAX_CONTINUATIONS, MAX_NEW_TOKENS};
+use crate::engine::protocol::Finish;
+use crate::web::app::{Generated, ModelState};
+
+/// The default writing prompt.
+pub const EXAMPLE_PROMPT: &str = "Write a short story about a lighthouse keeper who finds a letter in a bottle.";
+
+/// One labelled number input bound to `value`; `parse` turns the field's text into a value or
+/// `None` (the field then keeps the last good value and is marked invalid).
+fn number_field<T: Clone + Send + Sync + ToString + 'static>(
+    id: &'static str,
+    label: &'static str,
+    value: RwSignal<T>,
+    step: &'static str,
+    parse: fn(&str) -> Option<T>,
+) -> impl IntoView {
+    let invalid = RwSignal::new(false);
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <input
+                id=id
+                data-testid=id
+                type="number"
+                step=step
+                aria-invalid=move || invalid.get().to_string()
+                prop:value=move || value.get().to_string()
+                on:change=move |ev| match parse(&event_target_value(&ev)) {
+                    Some(v) => {
+                        invalid.set(false);
+                        value.set(v);
+                    }
+                    None => invalid.set(true),
+                }
+            />
+        </div>
+    }
+}
+
+/// The LM panel: a prompt, sampling controls, Generate / Stop, and the continuations streaming
+/// in with tokens/s. Finished continuations become the responses the other panels analyse.
+#[component]
+pub fn GeneratePanel(
+    lm: Signal<ModelState>,
+    generated: Signal<Generated>,
+    on_generate: impl Fn(String, GenerateParams) + 'static,
+    on_stop: impl Fn() + 'static,
+) -> impl IntoView {
+    let defaults = GenerateParams::default();
+    let prompt = RwSignal::new(EXAMPLE_PROMPT.to_string());
+    let n = RwSignal::new(defaults.n);
+    let max_tokens = RwSignal::new(defaults.max_tokens);
+    let temperature = RwSignal::new(defaults.sampling.temperature);
+    let top_k = RwSignal::new(defaults.sampling.top_k);
+    let top_p = RwSignal::new(defaults.sampling.top_p);
+    let repetition_penalty = RwSignal::new(defaults.sampling.repetition_penalty);
+    let seed = RwSignal::new(defaults.sampling.seed);
+    let running = move || generated.with(|g| g.running);
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let params = GenerateParams {
+            n: n.get_untracked(),
+            max_tokens: max_tokens.get_untracked(),
+            min_tokens: 0,
+            raw: false,
+            sampling: SamplingParams {
+                temperature: temperature.get_untracked(),
+                top_k: top_k.get_untracked(),
+                top_p: top_p.get_untracked(),
+                repetition_penalty: repetition_penalty.get_untracked(),
+                seed: seed.get_untracked(),
+            },
+        };
+        on_generate(prompt.get_untracked(), params);
+    };
+
+    let lm_state = move || match lm.get() {
+        ModelState::Idle => "SmolLM2-135M-Instruct loads on the first Generate (98 MB once, then cached).".to_string(),
+        ModelState::Loading(files) => {
+            let (loaded, total) = files.iter().fold((0, 0), |(l, t), f| (l + f.1, t + f.2));
+            format!("Loading SmolLM2: {:.1} / {:.1} MB…", loaded as f64 / 1e6, total as f64 / 1e6)
+        }
+        ModelState::Ready { cached, millis, memory_bytes } => format!(
+            "SmolLM2 ready ({}) in {:.1} s; worker memory {:.0} MB.",
+            if cached { "from the browser cache" } else { "downloaded and cached" },
+            millis / 1000.0,
+            memory_bytes / 1e6
+        ),
+        ModelState::Failed(message) => format!("SmolLM2 could not load: {message}"),
+    };
+    let lm_kind = move || match lm.get() {
+        ModelState::Idle => "idle",
+        ModelState::Loading(_) => "loading",
+        ModelState::Ready { .. } => "ready",
+        ModelState::Failed(_) => "failed",
+    };
+    let progress = move || match lm.get() {
+        ModelState::Loading(files) => {
+            let (loaded, total) = files.iter().fold((0, 0), |(l, t), f| (l + f.1, t + f.2));
+            Some(view! { <progress max=total.to_string() value=loaded.to_string() aria-label="SmolLM2 download"></progress> })
+        }
+        _ => None,
+    };
+    let items = move || {
+        generated.with(|g| {
+            g.items
+                .iter()
+                .map(|item| {
+                    let state = match item.finish {
+                        None => "running",
+                        Some(Finish::Stop) => "stop",
+                        Some(Finish::Length) => "length",
+                        Some(Finish::Cancelled) => "cancelled",
+                    };
+                    view! {
+                        <li data-testid="continuation" data-finish=state>
+                            <span class="cont-text">{item.text.clone()}</span>
+                        </li>
+                    }
+                })
+                .collect_view()
+        })
+    };
+    let summary = move || generated.with(|g| g.summary.clone());
+
+    view! {
+        <section class="panel wide" aria-labelledby="generate-heading">
+            <h2 id="generate-heading">"Generate"</h2>
+            <form on:submit=submit>
+                <label for="prompt">"Writing prompt"</label>
+                <textarea
+                    id="prompt"
+                    data-testid="prompt"
+                    rows="2"
+                    class="prompt"
+                    prop:value=move || prompt.get()
+                    on:input=move |ev| prompt.set(event_target_value(&ev))
+                ></textarea>
+                <div class="controls">
+                    {number_field("gen-n", "Continuations", n, "1", |s| s.parse().ok().filter(|v| (1..=MAX_CONTINUATIONS).contains(v)))}
+                    {number_field("gen-max", "Max tokens", max_tokens, "1", |s| s.parse().ok().filter(|v| (1..=MAX_NEW_TOKENS).contains(v)))}
+                    {number_field("gen-temperature", "Temperature (0 = greedy)", temperature, "0.05", |s| s.parse().ok().filter(|v: &f32| v.is_finite() && *v >= 0.0))}
+                    {number_field("gen-top-k", "Top-k (0 = off)", top_k, "1", |s| s.parse().ok())}
+                    {number_field("gen-top-p", "Top-p", top_p, "0.01", |s| s.parse().ok().filter(|v: &f32| *v > 0.0 && *v <= 1.0))}
+                    {number_field("gen-rep", "Repetition penalty", repetition_penalty, "0.05", |s| s.parse().ok().filter(|v: &f32| v.is_finite() && *v > 0.0))}
+                    {number_field("gen-seed", "Seed", seed, "1", |s| s.parse().ok())}
+                </div>
+                <div class="buttons">
+                    <button type="submit" data-testid="generate" prop:disabled=running>"Generate"</button>
+                    <button type="button" data-testid="stop" prop:disabled=move || !running() on:click=move |_| on_stop()>
+                        "Stop"
+                    </button>
+                </div>
+            </form>
+            <p class="hint" data-testid="lm-state" data-state=lm_kind>{lm_state}</p>
+            {progress}
+            <p class="hint" role="status" aria-live="polite" data-testid="gen-summary">{summary}</p>
+            <ol class="continuations" aria-label="Continuations">{items}</ol>
+        </section>
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod deviation;
 pub mod jaccard;
+pub mod pairs;
 pub mod style;
 pub mod records;
 pub mod sampling;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::sampling::{SamplingError, SamplingParams, rng_for, sample};
 use crate::model::bpe::{BpeError, ChatTokenizer, DEFAULT_SYSTEM, chat_prompt};
 use crate::model::gguf::{Gguf, GgufError};
-use crate::model::llama::{KvCache, Llama, LlamaConfig};
+use crate::model::llama::{Adapters, KvCache, Llama, LlamaConfig};
 
 /// Most continuations one request may ask for.
 pub const MAX_CONTINUATIONS: usize = 16;
@@ -141,7 +141,7 @@ impl LanguageModel {
     async fn next_logits(&self, ids: Vec<u32>, batch: usize, cache: &mut KvCache) -> Result<Vec<f32>, GenerateError> {
         let len = ids.len() / batch;
         let ids = Tensor::<2, Int>::from_data(TensorData::new(ids.iter().map(|&i| i as i64).collect(), [batch, len]), &self.device);
-        let hidden = self.model.forward(ids, cache, None);
+        let hidden = self.model.forward(ids, cache, None, Adapters::On);
         let [_, _, width] = hidden.dims();
         let last = hidden.narrow(1, len - 1, 1).reshape([batch, width]);
         let logits = self.model.logits(last);

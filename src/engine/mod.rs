@@ -3,5 +3,7 @@
 
 pub mod embed;
 pub mod generate;
+pub mod losses;
 pub mod protocol;
 pub mod similarity;
+pub mod train;

@@ -3,10 +3,12 @@
 //! embeddings, with a KV cache for generation.
 //!
 //! Weights are stored transposed, [in, out], contiguous, so every projection is a plain x·W (a
-//! strided Wᵀ made burn copy each weight on every call at small batch). [`Proj`] is the seam for LoRA adapters: the training code adds a low-rank
-//! update there, and the reference model is the same weights with the adapter switched off.
+//! strided Wᵀ made burn copy each weight on every call at small batch). LoRA adapters attach to
+//! chosen projections with burn's own `apply_lora` ([`Llama::with_lora`]); every forward pass says
+//! whether they are used ([`Adapters`]), so the reference model of DPO is the same weights with
+//! the adapters off, not a second copy.
 
-use burn::module::{Module, Param};
+use burn::module::{Lora, Module, Param, ParamGroup};
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
@@ -55,8 +57,58 @@ impl LlamaConfig {
     }
 }
 
+/// Whether a forward pass adds the LoRA adapters' updates (the policy) or not (the reference).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adapters {
+    On,
+    Off,
+}
+
+/// A projection the LoRA adapters can attach to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    Q,
+    K,
+    V,
+    O,
+    Gate,
+    Up,
+    Down,
+}
+
+impl Target {
+    fn path(self) -> &'static str {
+        match self {
+            Target::Q => r"attn\.q",
+            Target::K => r"attn\.k",
+            Target::V => r"attn\.v",
+            Target::O => r"attn\.o",
+            Target::Gate => r"mlp\.gate",
+            Target::Up => r"mlp\.up",
+            Target::Down => r"mlp\.down",
+        }
+    }
+}
+
+/// LoRA's shape: rank r, scale α / r, and which projections of every block it adapts (dropout 0).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct LoraConfig {
+    pub rank: usize,
+    pub alpha: f64,
+    pub targets: Vec<Target>,
+}
+
+impl Default for LoraConfig {
+    /// The paper's choice: q and v.
+    fn default() -> Self {
+        Self { rank: 8, alpha: 16.0, targets: vec![Target::Q, Target::V] }
+    }
+}
+
 /// A linear projection without bias, y = x·W, W stored [in, out] (the checkpoint's [out, in]
-/// transposed at load).
+/// transposed at load); with an adapter, W = W₀ + (α/r)·A·B.
 #[derive(Module, Debug)]
 pub struct Proj {
     pub weight: Param<Tensor<2>>,
@@ -64,8 +116,12 @@ pub struct Proj {
 
 impl Proj {
     /// `x` is [rows, in]; the result is [rows, out].
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        x.matmul(self.weight.val())
+    pub fn forward(&self, x: Tensor<2>, adapters: Adapters) -> Tensor<2> {
+        let weight = match adapters {
+            Adapters::On => self.weight.val(),
+            Adapters::Off => self.weight.base(),
+        };
+        x.matmul(weight)
     }
 }
 
@@ -198,14 +254,15 @@ impl Block {
         mask: Option<&Tensor<4>>,
         heads: usize,
         kv_heads: usize,
+        a: Adapters,
     ) -> Tensor<3> {
         let [b, t, hidden] = x.dims();
         let head_dim = hidden / heads;
         let rows = self.attn_norm.forward(x.clone()).reshape([b * t, hidden]);
         let split = |y: Tensor<2>, n: usize| y.reshape([b, t, n, head_dim]).swap_dims(1, 2);
-        let q = rotate(split(self.attn.q.forward(rows.clone()), heads), &rope.0, &rope.1);
-        let mut k = rotate(split(self.attn.k.forward(rows.clone()), kv_heads), &rope.0, &rope.1);
-        let mut v = split(self.attn.v.forward(rows), kv_heads);
+        let q = rotate(split(self.attn.q.forward(rows.clone(), a), heads), &rope.0, &rope.1);
+        let mut k = rotate(split(self.attn.k.forward(rows.clone(), a), kv_heads), &rope.0, &rope.1);
+        let mut v = split(self.attn.v.forward(rows, a), kv_heads);
         if let Some(slot) = cache {
             if let Some((past_k, past_v)) = slot.take() {
                 k = Tensor::cat(vec![past_k, k], 2);
@@ -223,10 +280,10 @@ impl Block {
             scores = scores + mask.clone();
         }
         let context = softmax(scores, 3).matmul(share(v)).swap_dims(1, 2).reshape([b * t, hidden]);
-        let x = x + self.attn.o.forward(context).reshape([b, t, hidden]);
+        let x = x + self.attn.o.forward(context, a).reshape([b, t, hidden]);
         let rows = self.ffn_norm.forward(x.clone()).reshape([b * t, hidden]);
-        let inner = silu(self.mlp.gate.forward(rows.clone())) * self.mlp.up.forward(rows);
-        x + self.mlp.down.forward(inner).reshape([b, t, hidden])
+        let inner = silu(self.mlp.gate.forward(rows.clone(), a)) * self.mlp.up.forward(rows, a);
+        x + self.mlp.down.forward(inner, a).reshape([b, t, hidden])
     }
 }
 
@@ -259,7 +316,7 @@ impl Llama {
     /// Final hidden states [B, T, hidden] for `ids` [B, T] at positions `cache.len()..`;
     /// appends the new keys and values to `cache`. `mask` is added to the attention scores
     /// (built causal when `None` and T > 1).
-    pub fn forward(&self, ids: Tensor<2, Int>, cache: &mut KvCache, mask: Option<Tensor<4>>) -> Tensor<3> {
+    pub fn forward(&self, ids: Tensor<2, Int>, cache: &mut KvCache, mask: Option<Tensor<4>>, adapters: Adapters) -> Tensor<3> {
         let [b, t] = ids.dims();
         let device = ids.device();
         let past = cache.len;
@@ -271,15 +328,46 @@ impl Llama {
             cache.layers = vec![None; self.blocks.len()];
         }
         for (block, slot) in self.blocks.iter().zip(cache.layers.iter_mut()) {
-            x = block.forward(x, &rope, Some(slot), mask.as_ref(), self.heads, self.kv_heads);
+            x = block.forward(x, &rope, Some(slot), mask.as_ref(), self.heads, self.kv_heads, adapters);
         }
         cache.len += t;
         self.norm.forward(x)
     }
 
+    /// The model with LoRA adapters on `config.targets` of every block: A ~ N(0, 1/r) drawn
+    /// from the device's RNG seeded with `seed`, B = 0 (so it starts equal to the base). Every
+    /// other parameter is frozen; only the adapters train.
+    pub fn with_lora(self, config: &LoraConfig, seed: u64) -> Self {
+        let targets: Vec<&str> = config.targets.iter().map(|t| t.path()).collect();
+        let pattern = format!(r"^blocks\.\d+\.({})\.weight$", targets.join("|"));
+        let group = ParamGroup::from_regex(&pattern).expect("a valid pattern");
+        self.embed.val().device().seed(seed);
+        self.apply_lora(Lora::new(config.rank, config.alpha).set_param_group(group))
+    }
+
     /// Logits over the vocabulary for hidden states [rows, hidden] (the tied head): [rows, vocab].
     pub fn logits(&self, hidden: Tensor<2>) -> Tensor<2> {
         hidden.matmul(self.embed.val())
+    }
+
+    /// A model with random weights (N(0, 0.02), unit norm gains) of shape `c`, seeded: for tests
+    /// and gradient checks on tiny configurations.
+    pub fn random(c: &LlamaConfig, seed: u64, device: &Device) -> Self {
+        use burn::tensor::Distribution;
+        device.seed(seed);
+        let kv = c.kv_heads * c.head_dim();
+        let w = |i: usize, o: usize| Param::from_tensor(Tensor::random([i, o], Distribution::Normal(0.0, 0.02), device));
+        let proj = |i, o| Proj { weight: w(i, o) };
+        let norm = || RmsNorm { gain: Param::from_tensor(Tensor::ones([c.hidden], device)), eps: c.rms_eps };
+        let blocks = (0..c.layers)
+            .map(|_| Block {
+                attn_norm: norm(),
+                attn: Attention { q: proj(c.hidden, c.hidden), k: proj(c.hidden, kv), v: proj(c.hidden, kv), o: proj(c.hidden, c.hidden) },
+                ffn_norm: norm(),
+                mlp: Mlp { gate: proj(c.hidden, c.ffn), up: proj(c.hidden, c.ffn), down: proj(c.ffn, c.hidden) },
+            })
+            .collect();
+        Self { embed: w(c.hidden, c.vocab), blocks, norm: norm(), heads: c.heads, kv_heads: c.kv_heads, rope_theta: c.rope_theta }
     }
 
     /// Loads the weights of a llama GGUF (F32/F16/Q8_0/Q4_1, dequantised to f32) onto `device`.

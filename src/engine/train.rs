@@ -1,0 +1,332 @@
+//! One preference-tuning step on SmolLM2 with LoRA: policy log-probs (adapters on, autodiff),
+//! reference log-probs (adapters off, computed once per pair and cached), the method's loss,
+//! backward, AdamW on the adapters only with gradient-norm clipping. A non-finite loss or update
+//! is rejected: the adapters and the optimiser state stay as they were.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::losses::{PreferenceTerms, ddpo_loss, dorpo_loss};
+use crate::model::llama::{Adapters, KvCache, Llama, LoraConfig, Target};
+
+/// The preference-tuning methods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Dpo,
+    Ddpo,
+    Orpo,
+    Dorpo,
+    /// DPO's loss on DivPO's pairs (chosen by deviation within the score quartiles).
+    Divpo,
+}
+
+impl Method {
+    pub const ALL: [Method; 5] = [Method::Dpo, Method::Ddpo, Method::Orpo, Method::Dorpo, Method::Divpo];
+
+    /// Whether pairs carry the deviation weight of their chosen response.
+    pub fn weighted(self) -> bool {
+        matches!(self, Method::Ddpo | Method::Dorpo)
+    }
+
+    /// Whether the loss is ORPO's odds ratio (no reference model) rather than DPO's.
+    pub fn odds_ratio(self) -> bool {
+        matches!(self, Method::Orpo | Method::Dorpo)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Dpo => "dpo",
+            Method::Ddpo => "ddpo",
+            Method::Orpo => "orpo",
+            Method::Dorpo => "dorpo",
+            Method::Divpo => "divpo",
+        }
+    }
+}
+
+impl FromStr for Method {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Method::ALL
+            .into_iter()
+            .find(|m| m.name() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| format!("unknown method {s:?} (dpo, ddpo, orpo, dorpo, divpo)"))
+    }
+}
+
+/// Training hyper-parameters (the paper's β and λ by default).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    pub beta: f64,
+    pub lambda: f64,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    /// Gradients are scaled down to at most this global L2 norm.
+    pub max_grad_norm: f64,
+    pub lora: LoraConfig,
+    /// Seeds the adapters' initialisation (and, in experiments, the pairs).
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self { beta: 0.1, lambda: 0.25, learning_rate: 5e-4, weight_decay: 0.0, max_grad_norm: 1.0, lora: LoraConfig::default(), seed: 0 }
+    }
+}
+
+/// One tokenised preference pair; `key` identifies it for the reference cache.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairTokens {
+    pub key: u64,
+    pub prompt: Vec<u32>,
+    /// Completion ids, an end token included.
+    pub chosen: Vec<u32>,
+    pub rejected: Vec<u32>,
+    /// The chosen response's deviation weight (used by the weighted methods only).
+    pub weight: f64,
+}
+
+/// TRL's metrics of one step (means over the batch's pairs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    pub step: usize,
+    pub loss: f64,
+    #[serde(rename = "rewards/chosen")]
+    pub rewards_chosen: f64,
+    #[serde(rename = "rewards/rejected")]
+    pub rewards_rejected: f64,
+    #[serde(rename = "rewards/margins")]
+    pub rewards_margins: f64,
+    #[serde(rename = "rewards/accuracies")]
+    pub rewards_accuracies: f64,
+}
+
+/// What a step did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepOutcome {
+    Applied(StepMetrics),
+    /// Nothing changed; the reason says what was not finite.
+    Rejected(String),
+}
+
+/// Why a step could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("a step needs at least one pair")]
+    NoPairs,
+    #[error("pair {0} has an empty completion")]
+    EmptyCompletion(u64),
+    #[error("reading values back from the device failed: {0}")]
+    Readback(String),
+}
+
+/// Summed and mean completion log-probs per row ([2P]: chosen rows, then rejected rows), and
+/// the chosen rows' cross-entropy over all their tokens (prompt and completion).
+struct SequenceLogps {
+    sum: Tensor<1>,
+    mean: Tensor<1>,
+    chosen_nll: Tensor<1>,
+}
+
+async fn read(x: Tensor<1>) -> Result<Vec<f32>, TrainError> {
+    x.into_data_async()
+        .await
+        .map_err(|e| TrainError::Readback(format!("{e:?}")))?
+        .try_into_vec()
+        .map_err(|e| TrainError::Readback(format!("{e:?}")))
+}
+
+/// Log-probs of `pairs` under `model` (adapters on or off).
+fn sequence_logps(model: &Llama, pairs: &[PairTokens], adapters: Adapters, device: &Device) -> SequenceLogps {
+    let p = pairs.len();
+    let rows: Vec<(usize, Vec<u32>)> = pairs
+        .iter()
+        .map(|pair| (pair.prompt.len(), [pair.prompt.as_slice(), &pair.chosen].concat()))
+        .chain(pairs.iter().map(|pair| (pair.prompt.len(), [pair.prompt.as_slice(), &pair.rejected].concat())))
+        .collect();
+    // Position t reads token t and predicts token t + 1; rows are padded on the right.
+    let t = rows.iter().map(|(_, ids)| ids.len() - 1).max().unwrap_or(1);
+    let r = rows.len();
+    let (mut ids, mut targets) = (vec![0i64; r * t], vec![0i64; r * t]);
+    let (mut completion, mut all) = (vec![0f32; r * t], vec![0f32; r * t]);
+    for (row, (prompt_len, seq)) in rows.iter().enumerate() {
+        for pos in 0..seq.len() - 1 {
+            ids[row * t + pos] = seq[pos] as i64;
+            targets[row * t + pos] = seq[pos + 1] as i64;
+            all[row * t + pos] = 1.0;
+            if pos + 1 >= *prompt_len {
+                completion[row * t + pos] = 1.0;
+            }
+        }
+    }
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [r, t]), device);
+    let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [r * t, 1]), device);
+    let completion = Tensor::<2>::from_data(TensorData::new(completion, [r, t]), device);
+    let all = Tensor::<2>::from_data(TensorData::new(all, [r, t]), device);
+    let hidden = model.forward(ids, &mut KvCache::default(), None, adapters);
+    let [_, _, width] = hidden.dims();
+    let logits = model.logits(hidden.reshape([r * t, width]));
+    let token_logp = log_softmax(logits, 1).gather(1, targets).reshape([r, t]);
+    let sum = (token_logp.clone() * completion.clone()).sum_dim(1).reshape([r]);
+    let count = completion.sum_dim(1).reshape([r]);
+    let mean = sum.clone() / count;
+    let chosen_all = all.narrow(0, 0, p);
+    let chosen_nll = (token_logp.narrow(0, 0, p) * chosen_all.clone()).sum().neg() / chosen_all.sum();
+    SequenceLogps { sum, mean, chosen_nll }
+}
+
+/// A LoRA policy being tuned with one method, its optimiser, and the cached reference log-probs.
+pub struct Trainer {
+    model: Llama,
+    optim: ModuleOptimizer,
+    method: Method,
+    config: TrainConfig,
+    reference: HashMap<u64, (f32, f32)>,
+    step: usize,
+    device: Device,
+}
+
+impl Trainer {
+    /// A policy from `base` (any device) with fresh adapters, on `device`'s autodiff twin.
+    pub fn new(base: &Llama, method: Method, config: TrainConfig, device: &Device) -> Self {
+        let device = device.clone().autodiff();
+        let model = base.clone().train().with_lora(&config.lora, config.seed);
+        let optim = AdamWConfig::new()
+            .with_weight_decay(config.weight_decay as f32)
+            .with_grad_clipping(Some(GradientClippingConfig::Norm(config.max_grad_norm as f32)))
+            .init();
+        Self { model, optim, method, config, reference: HashMap::new(), step: 0, device }
+    }
+
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    pub fn steps(&self) -> usize {
+        self.step
+    }
+
+    /// The policy without autodiff, for generation and evaluation.
+    pub fn policy(&self) -> Llama {
+        self.model.valid()
+    }
+
+    /// Reference (adapters off) summed log-probs of each pair's chosen and rejected completion,
+    /// computed once per pair key.
+    async fn reference(&mut self, pairs: &[PairTokens]) -> Result<Vec<(f32, f32)>, TrainError> {
+        let missing: Vec<PairTokens> = pairs.iter().filter(|p| !self.reference.contains_key(&p.key)).cloned().collect();
+        if !missing.is_empty() {
+            let model = self.model.valid();
+            let logps = sequence_logps(&model, &missing, Adapters::Off, &self.device.clone().inner());
+            let sums = read(logps.sum).await?;
+            for (i, pair) in missing.iter().enumerate() {
+                self.reference.insert(pair.key, (sums[i], sums[missing.len() + i]));
+            }
+        }
+        Ok(pairs.iter().map(|p| self.reference[&p.key]).collect())
+    }
+
+    /// The sum of every adapted weight (W₀ + ΔW): finite exactly when no adapter went non-finite.
+    fn adapted_checksum(&self) -> Tensor<1> {
+        let targets = &self.config.lora.targets;
+        let mut total: Option<Tensor<1>> = None;
+        for block in &self.model.blocks {
+            for target in targets {
+                let proj = match target {
+                    Target::Q => &block.attn.q,
+                    Target::K => &block.attn.k,
+                    Target::V => &block.attn.v,
+                    Target::O => &block.attn.o,
+                    Target::Gate => &block.mlp.gate,
+                    Target::Up => &block.mlp.up,
+                    Target::Down => &block.mlp.down,
+                };
+                let s = proj.weight.val().sum().detach();
+                total = Some(match total {
+                    Some(t) => t + s,
+                    None => s,
+                });
+            }
+        }
+        total.unwrap_or_else(|| Tensor::zeros([1], &self.device))
+    }
+
+    /// The method's loss on `pairs` with the current policy (autodiff graph attached), after
+    /// checking the batch.
+    pub async fn loss(&mut self, pairs: &[PairTokens]) -> Result<PreferenceTerms, TrainError> {
+        if pairs.is_empty() {
+            return Err(TrainError::NoPairs);
+        }
+        if let Some(p) = pairs.iter().find(|p| p.chosen.is_empty() || p.rejected.is_empty()) {
+            return Err(TrainError::EmptyCompletion(p.key));
+        }
+        let n = pairs.len();
+        let weights: Vec<f32> = pairs.iter().map(|p| if self.method.weighted() { p.weight as f32 } else { 1.0 }).collect();
+        let weight = Tensor::<1>::from_data(TensorData::new(weights, [n]), &self.device);
+        let reference = if self.method.odds_ratio() { Vec::new() } else { self.reference(pairs).await? };
+        let logps = sequence_logps(&self.model, pairs, Adapters::On, &self.device);
+        Ok(if self.method.odds_ratio() {
+            let (mc, mr) = (logps.mean.clone().narrow(0, 0, n), logps.mean.narrow(0, n, n));
+            dorpo_loss(mc, mr, weight, logps.chosen_nll, self.config.lambda)
+        } else {
+            let column = |first: bool| -> Vec<f32> { reference.iter().map(|r| if first { r.0 } else { r.1 }).collect() };
+            let rc = Tensor::<1>::from_data(TensorData::new(column(true), [n]), &self.device);
+            let rr = Tensor::<1>::from_data(TensorData::new(column(false), [n]), &self.device);
+            let (chosen, rejected) = (logps.sum.clone().narrow(0, 0, n), logps.sum.narrow(0, n, n));
+            ddpo_loss(chosen, rejected, rc, rr, weight, self.config.beta)
+        })
+    }
+
+    /// The policy as trained (autodiff device), e.g. to read gradients by parameter id.
+    pub fn model(&self) -> &Llama {
+        &self.model
+    }
+
+    /// Replaces the policy by `f(policy)` (gradient checks perturb single adapter entries).
+    pub fn map_model(&mut self, f: impl FnOnce(Llama) -> Llama) {
+        self.model = f(self.model.clone());
+    }
+
+    /// One optimisation step on `pairs`.
+    pub async fn step(&mut self, pairs: &[PairTokens]) -> Result<StepOutcome, TrainError> {
+        let terms = self.loss(pairs).await?;
+        let loss_value = read(terms.loss.clone().detach()).await?[0] as f64;
+        if !loss_value.is_finite() {
+            return Ok(StepOutcome::Rejected(format!("the loss is {loss_value}; the step was skipped")));
+        }
+        let chosen_rewards = read(terms.chosen_rewards).await?;
+        let rejected_rewards = read(terms.rejected_rewards).await?;
+
+        let (model_before, optim_before) = (self.model.clone(), self.optim.clone());
+        let grads = GradientsParams::from_grads(terms.loss.backward(), &self.model);
+        self.model = self.optim.step(self.config.learning_rate, self.model.clone(), grads);
+        let checksum = read(self.adapted_checksum()).await?[0];
+        if !checksum.is_finite() {
+            self.model = model_before;
+            self.optim = optim_before;
+            return Ok(StepOutcome::Rejected("a gradient was not finite; the adapters and optimiser were restored".into()));
+        }
+        self.step += 1;
+        let mean = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
+        let margins: Vec<f32> = chosen_rewards.iter().zip(&rejected_rewards).map(|(c, r)| c - r).collect();
+        let accuracy: Vec<f32> = margins.iter().map(|&m| if m > 0.0 { 1.0 } else { 0.0 }).collect();
+        Ok(StepOutcome::Applied(StepMetrics {
+            step: self.step,
+            loss: loss_value,
+            rewards_chosen: mean(&chosen_rewards),
+            rewards_rejected: mean(&rejected_rewards),
+            rewards_margins: mean(&margins),
+            rewards_accuracies: mean(&accuracy),
+        }))
+    }
+}

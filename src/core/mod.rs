@@ -1,5 +1,6 @@
 //! The paper's method, pure: no burn, no web. Each formula lives here once.
 
+pub mod dataset;
 pub mod deviation;
 pub mod jaccard;
 pub mod pairs;

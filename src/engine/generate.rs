@@ -134,24 +134,13 @@ impl LanguageModel {
 
     /// Logits of the token after `ids` (one sequence), [vocab].
     pub async fn first_logits(&self, ids: &[u32]) -> Result<Vec<f32>, GenerateError> {
-        self.next_logits(ids.to_vec(), 1, &mut KvCache::default()).await
+        next_logits(&self.model, &self.device, ids.to_vec(), 1, &mut KvCache::default()).await
     }
 
-    /// Logits of the next token after each row of `ids` ([B, T]); updates `cache`.
-    async fn next_logits(&self, ids: Vec<u32>, batch: usize, cache: &mut KvCache) -> Result<Vec<f32>, GenerateError> {
-        let len = ids.len() / batch;
-        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids.iter().map(|&i| i as i64).collect(), [batch, len]), &self.device);
-        let hidden = self.model.forward(ids, cache, None, Adapters::On);
-        let [_, _, width] = hidden.dims();
-        let last = hidden.narrow(1, len - 1, 1).reshape([batch, width]);
-        let logits = self.model.logits(last);
-        logits
-            .into_data_async()
-            .await
-            .map_err(|e| GenerateError::Readback(format!("{e:?}")))?
-            .try_into_vec()
-            .map_err(|e| GenerateError::Readback(format!("{e:?}")))
+    pub fn device(&self) -> &Device {
+        &self.device
     }
+
 
     /// Generates `params.n` continuations of `prompt`, calling `on_event` for every token and
     /// every finished continuation; `on_event` returning `Break` stops the run (the texts so far
@@ -174,10 +163,28 @@ impl LanguageModel {
     }
 }
 
+/// Logits of the next token after each row of `ids` ([B, T]) under `model`; updates `cache`.
+async fn next_logits(model: &Llama, device: &Device, ids: Vec<u32>, batch: usize, cache: &mut KvCache) -> Result<Vec<f32>, GenerateError> {
+    let len = ids.len() / batch;
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(ids.iter().map(|&i| i as i64).collect(), [batch, len]), device);
+    let hidden = model.forward(ids, cache, None, Adapters::On);
+    let [_, _, width] = hidden.dims();
+    let last = hidden.narrow(1, len - 1, 1).reshape([batch, width]);
+    model
+        .logits(last)
+        .into_data_async()
+        .await
+        .map_err(|e| GenerateError::Readback(format!("{e:?}")))?
+        .try_into_vec()
+        .map_err(|e| GenerateError::Readback(format!("{e:?}")))
+}
+
 /// A generation in progress: call [`Generation::step`] until [`Generation::is_done`]. Between
 /// steps a caller may do other work (the browser worker answers requests) or [`Generation::cancel`].
 pub struct Generation<'a> {
     lm: &'a LanguageModel,
+    /// The weights that generate: the loaded model, or a tuned policy.
+    model: &'a Llama,
     params: GenerateParams,
     prompt_ids: Vec<u32>,
     cache: KvCache,
@@ -190,6 +197,11 @@ pub struct Generation<'a> {
 impl<'a> Generation<'a> {
     /// Checks the parameters and reads the prompt (once, then shared by every continuation).
     pub async fn start(lm: &'a LanguageModel, prompt: &str, params: &GenerateParams) -> Result<Self, GenerateError> {
+        Self::start_with(lm, &lm.model, prompt, params).await
+    }
+
+    /// As [`Generation::start`], generating with `model` (e.g. a LoRA policy) and `lm`'s tokeniser.
+    pub async fn start_with(lm: &'a LanguageModel, model: &'a Llama, prompt: &str, params: &GenerateParams) -> Result<Self, GenerateError> {
         params.sampling.validate()?;
         if !(1..=MAX_CONTINUATIONS).contains(&params.n) {
             return Err(GenerateError::Count(params.n));
@@ -206,13 +218,13 @@ impl<'a> Generation<'a> {
             return Err(GenerateError::Context(total, lm.config.context));
         }
         let mut cache = KvCache::default();
-        let first = lm.next_logits(prompt_ids.clone(), 1, &mut cache).await?;
+        let first = next_logits(model, &lm.device, prompt_ids.clone(), 1, &mut cache).await?;
         cache.repeat(params.n);
         let logits = (0..params.n).flat_map(|_| first.iter().copied()).collect();
         let running = (0..params.n)
             .map(|index| Running { index, ids: Vec::new(), text: String::new(), rng: rng_for(params.sampling.seed, index) })
             .collect();
-        Ok(Self { lm, params: params.clone(), prompt_ids, cache, logits, running, done: vec![None; params.n] })
+        Ok(Self { lm, model, params: params.clone(), prompt_ids, cache, logits, running, done: vec![None; params.n] })
     }
 
     /// The prompt's token ids as the model read them.
@@ -283,7 +295,7 @@ impl<'a> Generation<'a> {
             });
         }
         if !self.running.is_empty() {
-            self.logits = self.lm.next_logits(next, self.running.len(), &mut self.cache).await?;
+            self.logits = next_logits(self.model, &self.lm.device, next, self.running.len(), &mut self.cache).await?;
         }
         Ok(events)
     }

@@ -2,6 +2,7 @@
 //! the browser worker.
 
 pub mod embed;
+pub mod experiment;
 pub mod generate;
 pub mod losses;
 pub mod protocol;

@@ -146,14 +146,32 @@ async fn read(x: Tensor<1>) -> Result<Vec<f32>, TrainError> {
         .map_err(|e| TrainError::Readback(format!("{e:?}")))
 }
 
-/// Log-probs of `pairs` under `model` (adapters on or off).
+/// Log-probs of `pairs` under `model` (adapters on or off): chosen rows, then rejected rows.
 fn sequence_logps(model: &Llama, pairs: &[PairTokens], adapters: Adapters, device: &Device) -> SequenceLogps {
-    let p = pairs.len();
     let rows: Vec<(usize, Vec<u32>)> = pairs
         .iter()
         .map(|pair| (pair.prompt.len(), [pair.prompt.as_slice(), &pair.chosen].concat()))
         .chain(pairs.iter().map(|pair| (pair.prompt.len(), [pair.prompt.as_slice(), &pair.rejected].concat())))
         .collect();
+    row_logps(model, &rows, pairs.len(), adapters, device)
+}
+
+/// Mean per-token log-prob of each completion after `prompt` under `model` (quality proxy).
+pub async fn mean_completion_logps(
+    model: &Llama,
+    prompt: &[u32],
+    completions: &[Vec<u32>],
+    adapters: Adapters,
+    device: &Device,
+) -> Result<Vec<f32>, TrainError> {
+    let rows: Vec<(usize, Vec<u32>)> = completions.iter().map(|c| (prompt.len(), [prompt, c.as_slice()].concat())).collect();
+    read(row_logps(model, &rows, rows.len(), adapters, device).mean).await
+}
+
+/// Log-probs of `rows` = (prompt length, prompt + completion ids); the cross-entropy is over the
+/// first `nll_rows` rows.
+fn row_logps(model: &Llama, rows: &[(usize, Vec<u32>)], nll_rows: usize, adapters: Adapters, device: &Device) -> SequenceLogps {
+    let p = nll_rows;
     // Position t reads token t and predicts token t + 1; rows are padded on the right.
     let t = rows.iter().map(|(_, ids)| ids.len() - 1).max().unwrap_or(1);
     let r = rows.len();

@@ -9,7 +9,10 @@ use deviate::core::similarity::SimilarityKind;
 use deviate::core::sampling::SamplingParams;
 use deviate::engine::generate::GenerateParams;
 
-use crate::{bench, deviation, embed, generate, serve};
+use deviate::engine::experiment::ExperimentConfig;
+use deviate::engine::train::Method;
+
+use crate::{bench, deviation, embed, experiment, generate, serve};
 
 #[derive(Parser)]
 #[command(name = "deviate", version, about = "Deviation-weighted preference optimisation playground")]
@@ -52,6 +55,38 @@ enum Command {
         #[command(flatten)]
         sampling: SamplingArgs,
         /// Folder with the GGUF (from `make models`).
+        #[arg(long, default_value = "www/models")]
+        models: PathBuf,
+    },
+    /// Preference tuning with each method on the same data and seed, evaluated on held-out prompts.
+    Experiment {
+        /// Comma-separated: dpo, ddpo, orpo, dorpo, divpo.
+        #[arg(long, value_delimiter = ',', default_value = "dpo,ddpo,orpo,dorpo,divpo")]
+        methods: Vec<Method>,
+        #[arg(long, default_value_t = 8)]
+        steps: usize,
+        /// Evaluate every E steps (and after the last).
+        #[arg(long, default_value_t = 4)]
+        eval_every: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 4)]
+        pairs_per_step: usize,
+        /// Continuations per held-out prompt at each evaluation.
+        #[arg(long, default_value_t = 4)]
+        samples: usize,
+        /// Held-out prompts used.
+        #[arg(long, default_value_t = 8)]
+        eval_prompts: usize,
+        /// Tokens per evaluation continuation.
+        #[arg(long, default_value_t = 40)]
+        eval_tokens: usize,
+        /// Write the report here (.json, or .csv for the summary rows).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The preference set (schema in src/core/dataset.rs).
+        #[arg(long, default_value = "www/data/toy_prefs.json")]
+        data: PathBuf,
         #[arg(long, default_value = "www/models")]
         models: PathBuf,
     },
@@ -162,6 +197,10 @@ pub fn main() -> ExitCode {
         Command::Generate { prompt, sampling, models } => generate::run(&prompt, &sampling.params(), &models),
         Command::Bench { what: Bench::Generate { tokens, common: c } } => {
             bench::generate(&c.models, tokens, c.repeats.max(1), c.json)
+        }
+        Command::Experiment { methods, steps, eval_every, seed, pairs_per_step, samples, eval_prompts, eval_tokens, out, data, models } => {
+            let config = ExperimentConfig { methods, steps, eval_every, seed, pairs_per_step, samples, eval_prompts, eval_tokens, ..Default::default() };
+            experiment::run(&config, &data, out, &models)
         }
         Command::Serve { port, root } => serve::run(port, &root),
     };

@@ -1,0 +1,306 @@
+//! Experiments: the same data, seed and schedule for every method. Each training prompt's
+//! responses are embedded (MiniLM) for their deviations and weights; pairs follow the method
+//! (score-gap pairs, or DivPO's); every `eval_every` steps the policy writes `samples` seeded
+//! continuations per held-out prompt, scored for diversity and quality.
+
+use std::ops::ControlFlow;
+
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::core::dataset::PreferenceSet;
+use crate::core::deviation::DistanceMatrix;
+use crate::core::jaccard::jaccard_distances;
+use crate::core::pairs::{Pair, divpo_pair, score_pairs};
+use crate::core::records::PromptDeviation;
+use crate::core::sampling::SamplingParams;
+use crate::engine::embed::Embedder;
+use crate::engine::generate::{GenerateParams, Generation, LanguageModel};
+use crate::engine::train::{Method, PairTokens, StepMetrics, StepOutcome, TrainConfig, Trainer, mean_completion_logps};
+use crate::model::llama::{Adapters, Llama};
+
+/// What an experiment runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExperimentConfig {
+    pub methods: Vec<Method>,
+    pub steps: usize,
+    pub eval_every: usize,
+    pub seed: u64,
+    pub pairs_per_step: usize,
+    /// Least score difference of a pair (the paper's gap); smaller gaps are a fallback.
+    pub gap: f64,
+    /// Continuations per held-out prompt at each evaluation.
+    pub samples: usize,
+    /// Held-out prompts used (from the start of the list).
+    pub eval_prompts: usize,
+    pub eval_tokens: usize,
+    pub sampling: SamplingParams,
+    pub train: TrainConfig,
+}
+
+impl Default for ExperimentConfig {
+    fn default() -> Self {
+        Self {
+            methods: vec![Method::Dpo, Method::Ddpo],
+            steps: 8,
+            eval_every: 4,
+            seed: 0,
+            pairs_per_step: 4,
+            gap: 1.0,
+            samples: 4,
+            eval_prompts: 8,
+            eval_tokens: 40,
+            sampling: SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, repetition_penalty: 1.0, seed: 0 },
+            train: TrainConfig::default(),
+        }
+    }
+}
+
+/// One evaluation of a policy: diversity and quality over the held-out prompts (means).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalPoint {
+    /// `None` for the base model (step 0, shared by every method).
+    pub method: Option<Method>,
+    pub step: usize,
+    /// Mean pairwise cosine distance of a prompt's continuations (MiniLM).
+    pub semantic_diversity: f64,
+    /// Mean pairwise token-Jaccard distance.
+    pub jaccard_diversity: f64,
+    /// Mean per-token log-likelihood of the continuations under the reference (base) model.
+    pub reference_loglik: f64,
+    /// Mean cosine of prompt and continuation embeddings.
+    pub relevance: f64,
+}
+
+/// One training step's record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub method: Method,
+    #[serde(flatten)]
+    pub metrics: Option<StepMetrics>,
+    /// Why the step was rejected, when it was.
+    pub rejected: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentReport {
+    pub config: ExperimentConfig,
+    pub steps: Vec<StepRecord>,
+    pub evals: Vec<EvalPoint>,
+}
+
+/// What the experiment reports while it runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExperimentEvent {
+    Prepared { pairs: usize },
+    Step(StepRecord),
+    Eval(EvalPoint),
+}
+
+/// Why an experiment failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    #[error("{0}")]
+    Engine(String),
+    #[error("the experiment needs at least one method, one step and eval_every ≥ 1")]
+    Config,
+    #[error("no preference pairs could be built for {0:?}")]
+    NoPairs(Method),
+}
+
+fn widen(vectors: &[Vec<f32>]) -> Vec<Vec<f64>> {
+    vectors.iter().map(|v| v.iter().map(|&x| x as f64).collect()).collect()
+}
+
+fn engine<E: std::fmt::Display>(e: E) -> ExperimentError {
+    ExperimentError::Engine(e.to_string())
+}
+
+/// A pair ready to train on, with the numbers the page shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreparedPair {
+    pub prompt: usize,
+    pub pair: Pair,
+    pub weight: f64,
+    pub deviation_chosen: f64,
+    pub tokens: PairTokens,
+}
+
+/// Deviation and weight of every training response, per prompt (semantic similarity).
+pub async fn analyse(embedder: &Embedder, set: &PreferenceSet) -> Result<Vec<PromptDeviation>, ExperimentError> {
+    let mut out = Vec::with_capacity(set.train.len());
+    for p in &set.train {
+        let texts: Vec<&str> = p.responses.iter().map(|r| r.text.as_str()).collect();
+        let vectors = embedder.embed(&texts).await.map_err(engine)?.vectors;
+        let matrix = DistanceMatrix::cosine(&widen(&vectors));
+        out.push(PromptDeviation::from_distances(p.prompt.clone(), &[matrix], None));
+    }
+    Ok(out)
+}
+
+/// The pairs `method` trains on, in a seeded order shared by every method.
+pub fn prepare_pairs(
+    lm: &LanguageModel,
+    set: &PreferenceSet,
+    analysis: &[PromptDeviation],
+    method: Method,
+    config: &ExperimentConfig,
+) -> Result<Vec<PreparedPair>, ExperimentError> {
+    let tokenizer = lm.tokenizer();
+    let end = *tokenizer.stop_ids().last().expect("a stop token");
+    let mut pairs = Vec::new();
+    for (i, (p, a)) in set.train.iter().zip(analysis).enumerate() {
+        let scores: Vec<f64> = p.responses.iter().map(|r| r.score).collect();
+        let chosen_pairs = if method == Method::Divpo {
+            divpo_pair(&scores, &a.deviation).into_iter().collect()
+        } else {
+            score_pairs(&scores, config.gap, config.seed.wrapping_mul(1_000_003).wrapping_add(i as u64))
+        };
+        let prompt = tokenizer.encode(&LanguageModel::prompt_text(&p.prompt, false)).map_err(engine)?;
+        for pair in chosen_pairs {
+            let completion = |j: usize| -> Result<Vec<u32>, ExperimentError> {
+                let mut ids = tokenizer.encode(&p.responses[j].text).map_err(engine)?;
+                ids.push(end);
+                Ok(ids)
+            };
+            let key = (i as u64) << 32 | (pair.chosen as u64) << 16 | pair.rejected as u64;
+            let weight = a.weight[pair.chosen];
+            let tokens = PairTokens { key, prompt: prompt.clone(), chosen: completion(pair.chosen)?, rejected: completion(pair.rejected)?, weight };
+            pairs.push(PreparedPair { prompt: i, pair, weight, deviation_chosen: a.deviation[pair.chosen], tokens });
+        }
+    }
+    // Seeded shuffle by prompt (Fisher–Yates on prompt order), so every method meets the
+    // prompts in the same order.
+    let mut order: Vec<usize> = (0..set.train.len()).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    for k in (1..order.len()).rev() {
+        let j = ((rng.next_u64() as u128 * (k as u128 + 1)) >> 64) as usize;
+        order.swap(k, j);
+    }
+    let rank: Vec<usize> = {
+        let mut rank = vec![0; order.len()];
+        for (pos, &prompt) in order.iter().enumerate() {
+            rank[prompt] = pos;
+        }
+        rank
+    };
+    pairs.sort_by_key(|p| (rank[p.prompt], p.pair.chosen, p.pair.rejected));
+    if pairs.is_empty() {
+        return Err(ExperimentError::NoPairs(method));
+    }
+    Ok(pairs)
+}
+
+/// The batch of step `step` (1-based): the next `size` pairs, wrapping around.
+pub fn batch(pairs: &[PreparedPair], step: usize, size: usize) -> Vec<PreparedPair> {
+    (0..size.min(pairs.len())).map(|k| pairs[((step - 1) * size + k) % pairs.len()].clone()).collect()
+}
+
+fn mean(values: impl IntoIterator<Item = f64>) -> f64 {
+    let (sum, n) = values.into_iter().fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 { 0.0 } else { sum / n as f64 }
+}
+
+fn mean_offdiagonal(m: &DistanceMatrix) -> f64 {
+    let n = m.len();
+    mean((0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| m.get(i, j)))
+}
+
+/// Scores `policy` on the held-out prompts.
+pub async fn evaluate(
+    lm: &LanguageModel,
+    embedder: &Embedder,
+    policy: &Llama,
+    set: &PreferenceSet,
+    config: &ExperimentConfig,
+    method: Option<Method>,
+    step: usize,
+) -> Result<EvalPoint, ExperimentError> {
+    let (mut semantic, mut jaccard, mut loglik, mut relevance) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, held) in set.heldout.iter().take(config.eval_prompts).enumerate() {
+        let sampling = SamplingParams { seed: config.seed.wrapping_add(i as u64), ..config.sampling.clone() };
+        let params = GenerateParams { n: config.samples, max_tokens: config.eval_tokens, min_tokens: 0, sampling, raw: false };
+        let mut run = Generation::start_with(lm, policy, &held.prompt, &params).await.map_err(engine)?;
+        let prompt_ids = run.prompt_ids().to_vec();
+        while !run.is_done() {
+            run.step().await.map_err(engine)?;
+        }
+        let continuations = run.into_continuations();
+        let texts: Vec<&str> = continuations.iter().map(|c| c.text.as_str()).collect();
+        let mut with_prompt = vec![held.prompt.as_str()];
+        with_prompt.extend(&texts);
+        let vectors = embedder.embed(&with_prompt).await.map_err(engine)?.vectors;
+        semantic.push(mean_offdiagonal(&DistanceMatrix::cosine(&widen(&vectors[1..]))));
+        jaccard.push(mean_offdiagonal(&jaccard_distances(&texts)));
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x * y) as f64).sum::<f64>();
+        relevance.push(mean(vectors[1..].iter().map(|v| dot(&vectors[0], v))));
+        let ids: Vec<Vec<u32>> = continuations.into_iter().map(|c| c.token_ids).filter(|ids| !ids.is_empty()).collect();
+        let logps = mean_completion_logps(lm.model(), &prompt_ids, &ids, Adapters::Off, lm.device()).await.map_err(engine)?;
+        loglik.push(mean(logps.iter().map(|&l| l as f64)));
+    }
+    Ok(EvalPoint {
+        method,
+        step,
+        semantic_diversity: mean(semantic),
+        jaccard_diversity: mean(jaccard),
+        reference_loglik: mean(loglik),
+        relevance: mean(relevance),
+    })
+}
+
+/// Runs every method of `config` on `set`; `on_event` sees progress and may stop the run
+/// (`Break`), in which case the report holds what was done.
+pub async fn run(
+    lm: &LanguageModel,
+    embedder: &Embedder,
+    set: &PreferenceSet,
+    config: &ExperimentConfig,
+    mut on_event: impl FnMut(&ExperimentEvent) -> ControlFlow<()>,
+) -> Result<ExperimentReport, ExperimentError> {
+    if config.methods.is_empty() || config.steps == 0 || config.eval_every == 0 {
+        return Err(ExperimentError::Config);
+    }
+    let analysis = analyse(embedder, set).await?;
+    let mut plans = Vec::new();
+    for &method in &config.methods {
+        plans.push((method, prepare_pairs(lm, set, &analysis, method, config)?));
+    }
+    let mut report = ExperimentReport { config: config.clone(), steps: Vec::new(), evals: Vec::new() };
+    let prepared = ExperimentEvent::Prepared { pairs: plans.iter().map(|(_, p)| p.len()).sum() };
+    if on_event(&prepared).is_break() {
+        return Ok(report);
+    }
+    let base = evaluate(lm, embedder, lm.model(), set, config, None, 0).await?;
+    let stop = on_event(&ExperimentEvent::Eval(base.clone())).is_break();
+    report.evals.push(base);
+    if stop {
+        return Ok(report);
+    }
+    for (method, pairs) in plans {
+        let train = TrainConfig { seed: config.seed, ..config.train.clone() };
+        let mut trainer = Trainer::new(lm.model(), method, train, lm.device());
+        for step in 1..=config.steps {
+            let tokens: Vec<PairTokens> = batch(&pairs, step, config.pairs_per_step).into_iter().map(|p| p.tokens).collect();
+            let record = match trainer.step(&tokens).await.map_err(engine)? {
+                StepOutcome::Applied(metrics) => StepRecord { method, metrics: Some(metrics), rejected: None },
+                StepOutcome::Rejected(why) => StepRecord { method, metrics: None, rejected: Some(why) },
+            };
+            let stop = on_event(&ExperimentEvent::Step(record.clone())).is_break();
+            report.steps.push(record);
+            if stop {
+                return Ok(report);
+            }
+            if step % config.eval_every == 0 || step == config.steps {
+                let point = evaluate(lm, embedder, &trainer.policy(), set, config, Some(method), step).await?;
+                let stop = on_event(&ExperimentEvent::Eval(point.clone())).is_break();
+                report.evals.push(point);
+                if stop {
+                    return Ok(report);
+                }
+            }
+        }
+    }
+    Ok(report)
+}

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::deviation::DistanceMatrix;
 pub use crate::core::similarity::SimilarityKind;
 pub use crate::engine::generate::{Continuation, Finish, GenerateParams};
+pub use crate::engine::train::{Method, StepMetrics, TrainConfig};
 
 /// Which model an event is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +60,39 @@ pub enum Request {
     Generate { id: u64, prompt: String, params: GenerateParams },
     /// Stop the generation `id`: its continuations end as they stand.
     StopGeneration { id: u64 },
+    /// Set up training lanes (one policy per method, same seed and data) on the toy set;
+    /// replaces any previous session.
+    TrainStart { id: u64, setup: TrainSetup },
+    /// Run `steps` more steps on every lane of session `id`.
+    TrainRun { id: u64, steps: usize },
+    /// Pause session `id` after the step in progress (nothing is lost; TrainRun resumes).
+    TrainPause { id: u64 },
+}
+
+/// A training session: which methods side by side, and how.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainSetup {
+    pub methods: Vec<Method>,
+    pub pairs_per_step: usize,
+    pub gap: f64,
+    pub train: TrainConfig,
+}
+
+impl Default for TrainSetup {
+    fn default() -> Self {
+        Self { methods: vec![Method::Dpo, Method::Ddpo], pairs_per_step: 2, gap: 1.0, train: TrainConfig::default() }
+    }
+}
+
+/// A pair of the current batch as the page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairView {
+    pub prompt: String,
+    pub chosen: String,
+    pub rejected: String,
+    pub weight: f64,
+    pub deviation_chosen: f64,
 }
 
 /// An event from the worker to the UI.
@@ -84,6 +118,14 @@ pub enum Event {
     /// Generation `id` ended: `tokens` sampled in `millis` (prompt reading included);
     /// `stopped` when the user stopped it.
     GenerationDone { id: u64, tokens: usize, millis: f64, stopped: bool },
+    /// Session `id` is set up: its lanes' methods and how many pairs each trains on.
+    TrainReady { id: u64, methods: Vec<Method>, pairs: Vec<usize> },
+    /// Lane `lane` of session `id` took a step on `batch`.
+    TrainStep { id: u64, lane: usize, metrics: StepMetrics, batch: Vec<PairView>, millis: f64 },
+    /// Lane `lane` rejected a step (a non-finite loss or update); its state is unchanged.
+    TrainRejected { id: u64, lane: usize, reason: String },
+    /// Session `id` stopped running (done or paused) after `steps` steps per lane.
+    TrainIdle { id: u64, steps: usize, paused: bool },
     /// [`Request::ClearCache`] is done.
     CacheCleared,
     /// The answer to [`Request::Analyze`] with the same `id`: the first kind's distances and

@@ -109,6 +109,8 @@ pub struct StepMetrics {
     pub rewards_margins: f64,
     #[serde(rename = "rewards/accuracies")]
     pub rewards_accuracies: f64,
+    /// Per pair: (rewards/chosen, rewards/rejected).
+    pub per_pair: Vec<(f64, f64)>,
 }
 
 /// What a step did.
@@ -345,6 +347,7 @@ impl Trainer {
             rewards_rejected: mean(&rejected_rewards),
             rewards_margins: mean(&margins),
             rewards_accuracies: mean(&accuracy),
+            per_pair: chosen_rewards.iter().zip(&rejected_rewards).map(|(&c, &r)| (c as f64, r as f64)).collect(),
         }))
     }
 }

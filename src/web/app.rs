@@ -11,7 +11,10 @@ use crate::core::records::responses_from_lines;
 use crate::engine::protocol::{BackendInfo, Event, Finish, ModelName, Request, SimilarityKind};
 
 use super::bridge::Bridge;
-use super::components::{BackendBadge, DeviationBars, GeneratePanel, Heatmap, ModelPanel, ResponsesInput};
+use super::components::{
+    BackendBadge, DeviationBars, GeneratePanel, Heatmap, LaneView, ModelPanel, ResponsesInput, TrainAction, TrainView,
+    TrainingPanel,
+};
 
 /// The prefilled example: one writing prompt's continuations, most of them retelling the same
 /// idea and one going somewhere else, which is the paper's point.
@@ -96,6 +99,7 @@ pub fn App() -> impl IntoView {
     let model = RwSignal::new(ModelState::Loading(Vec::new()));
     let lm = RwSignal::new(ModelState::Idle);
     let generated = RwSignal::new(Generated::default());
+    let training = RwSignal::new(TrainView::default());
     let cache_note = RwSignal::new(None::<String>);
     let shown = RwSignal::new(None::<Shown>);
     let status = RwSignal::new("Starting the worker…".to_string());
@@ -154,6 +158,41 @@ pub fn App() -> impl IntoView {
                 g.summary = format!("{how}: {tokens} tokens in {:.1} s ({rate:.1} tokens/s).", millis / 1000.0);
             }
         }),
+        Event::TrainReady { id, methods, pairs } => training.update(|t| {
+            if t.id == Some(id) {
+                t.busy = false;
+                t.lanes = methods
+                    .into_iter()
+                    .zip(pairs)
+                    .map(|(method, pairs)| LaneView { method, pairs, rows: Vec::new(), batch: Vec::new(), rejected: None, millis: 0.0 })
+                    .collect();
+                t.status = "Ready: press Step or Run.".into();
+            }
+        }),
+        Event::TrainStep { id, lane, metrics, batch, millis } => training.update(|t| {
+            if t.id == Some(id)
+                && let Some(l) = t.lanes.get_mut(lane)
+            {
+                t.status = format!("{} step {}: loss {:.4}", l.method.name().to_uppercase(), metrics.step, metrics.loss);
+                l.rows.push(metrics);
+                l.batch = batch;
+                l.rejected = None;
+                l.millis = millis;
+            }
+        }),
+        Event::TrainRejected { id, lane, reason } => training.update(|t| {
+            if t.id == Some(id)
+                && let Some(l) = t.lanes.get_mut(lane)
+            {
+                l.rejected = Some(reason);
+            }
+        }),
+        Event::TrainIdle { id, steps, paused } => training.update(|t| {
+            if t.id == Some(id) {
+                t.busy = false;
+                t.status = if paused { format!("Paused after {steps} steps per lane.") } else { format!("{steps} steps per lane done.") };
+            }
+        }),
         Event::CacheCleared => {
             cache_note.set(Some("Cache cleared: the model downloads again on the next visit.".into()))
         }
@@ -173,6 +212,13 @@ pub fn App() -> impl IntoView {
                     for_generation = true;
                     g.running = false;
                     g.summary = format!("Error: {message}");
+                }
+            });
+            training.update(|t| {
+                if id.is_some() && t.id == id {
+                    for_generation = true;
+                    t.busy = false;
+                    t.status = format!("Error: {message}");
                 }
             });
             if !for_generation {
@@ -227,6 +273,31 @@ pub fn App() -> impl IntoView {
             summary: "Starting…".into(),
         });
     };
+    let train_bridge = bridge.clone();
+    let train = move |action: TrainAction| {
+        let Some(bridge) = &train_bridge else { return };
+        match action {
+            TrainAction::SetUp(setup) => {
+                let id = bridge.send_new(|id| Request::TrainStart { id, setup });
+                training.set(TrainView { id: Some(id), lanes: Vec::new(), busy: true, status: "Setting up: loading the models and embedding the toy set…".into() });
+            }
+            TrainAction::Run(steps) => {
+                if let Some(id) = training.with_untracked(|t| t.id) {
+                    bridge.send(&Request::TrainRun { id, steps });
+                    training.update(|t| {
+                        t.busy = true;
+                        t.status = format!("Running {steps} step(s)…");
+                    });
+                }
+            }
+            TrainAction::Pause => {
+                if let Some(id) = training.with_untracked(|t| t.id) {
+                    bridge.send(&Request::TrainPause { id });
+                    training.update(|t| t.status = "Pausing after the step in progress…".into());
+                }
+            }
+        }
+    };
     let stop = move || {
         if let (Some(bridge), Some(id)) = (&bridge, generated.with_untracked(|g| g.running.then_some(g.id).flatten())) {
             bridge.send(&Request::StopGeneration { id });
@@ -247,6 +318,7 @@ pub fn App() -> impl IntoView {
             <DeviationBars shown=shown.into() kind=kind effective=effective.into() />
             <Heatmap shown=shown.into() />
             <ModelPanel model=model.into() note=cache_note.into() on_clear=clear_cache />
+            <TrainingPanel view_state=training.into() on_action=train />
         </main>
         <p class="status" role="status" aria-live="polite" data-testid="status">{move || status.get()}</p>
     }

@@ -61,6 +61,15 @@ pub async fn manifest(names: &[&str]) -> Result<Vec<ManifestEntry>, String> {
         .collect()
 }
 
+/// A text file next to the worker (e.g. `./data/toy_prefs.json`).
+pub async fn text(path: &str) -> Result<String, String> {
+    let response: Response = wait(scope().fetch_with_str(path)).await.map_err(|e| format!("{path}: {e}"))?.unchecked_into();
+    if !response.ok() {
+        return Err(format!("{path}: HTTP {}", response.status()));
+    }
+    Ok(wait(response.text().map_err(describe)?).await?.as_string().unwrap_or_default())
+}
+
 async fn open_cache() -> Option<Cache> {
     let caches = scope().caches().ok()?;
     wait(caches.open(CACHE_NAME)).await.ok().map(JsCast::unchecked_into)

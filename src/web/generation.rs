@@ -71,7 +71,8 @@ impl Generator {
         }
     }
 
-    async fn model(&self) -> Result<Rc<LanguageModel>, String> {
+    /// The LM, loaded (with progress events) on first use.
+    pub async fn model(&self) -> Result<Rc<LanguageModel>, String> {
         if let Some(lm) = self.state.lm.borrow().clone() {
             return Ok(lm);
         }

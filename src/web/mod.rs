@@ -8,6 +8,7 @@ mod bridge;
 mod components;
 mod fetch;
 mod generation;
+mod training;
 mod worker;
 
 use wasm_bindgen::prelude::*;

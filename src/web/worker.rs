@@ -19,6 +19,7 @@ use crate::engine::similarity::distances;
 use super::backend::init_device;
 use super::fetch::{self, Source};
 use super::generation::{self, Generator};
+use super::training::Training;
 
 /// The model files the embedder needs, in the order `Embedder::from_bytes` takes them.
 const EMBEDDER_FILES: [&str; 2] = ["model.safetensors", "tokenizer.json"];
@@ -51,6 +52,7 @@ pub fn run(early_messages: js_sys::Array) {
         // Loading runs beside the request loop, so the model-free similarities answer meanwhile.
         wasm_bindgen_futures::spawn_local(load_embedder(device.clone(), embedder.clone()));
         let generator = Generator::new(device.clone());
+        let training = Training::new(generator.clone(), embedder.clone());
         while let Some(message) = requests.next().await {
             let request = match message.as_string().map(|json| Request::from_json(&json)) {
                 Some(Ok(request)) => request,
@@ -68,6 +70,9 @@ pub fn run(early_messages: js_sys::Array) {
             match request {
                 Request::Generate { id, prompt, params } => generator.start(id, prompt, params),
                 Request::StopGeneration { id } => generator.stop(id),
+                Request::TrainStart { id, setup } => training.start(id, setup),
+                Request::TrainRun { id, steps } => training.run(id, steps),
+                Request::TrainPause { id } => training.pause(id),
                 request => {
                     let loaded = embedder.borrow().clone();
                     post(&handle(&device, loaded.as_deref(), request).await);
@@ -88,9 +93,11 @@ async fn handle(device: &Device, embedder: Option<&Embedder>, request: Request) 
             Ok(()) => Event::CacheCleared,
             Err(message) => Event::Error { id: None, message: format!("could not clear the cache: {message}") },
         },
-        Request::Generate { id, .. } | Request::StopGeneration { id } => {
-            Event::Error { id: Some(id), message: "generation requests go to the generator".into() }
-        }
+        Request::Generate { id, .. }
+        | Request::StopGeneration { id }
+        | Request::TrainStart { id, .. }
+        | Request::TrainRun { id, .. }
+        | Request::TrainPause { id } => Event::Error { id: Some(id), message: "this request goes to a task".into() },
     }
 }
 

@@ -6,6 +6,7 @@ mod generate;
 mod heatmap;
 mod model;
 mod responses;
+mod training;
 
 pub use badge::BackendBadge;
 pub use bars::DeviationBars;
@@ -13,3 +14,4 @@ pub use generate::GeneratePanel;
 pub use heatmap::Heatmap;
 pub use model::ModelPanel;
 pub use responses::ResponsesInput;
+pub use training::{LaneView, TrainAction, TrainView, TrainingPanel};

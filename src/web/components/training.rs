@@ -1,0 +1,235 @@
+use leptos::prelude::*;
+
+use crate::engine::protocol::{Method, PairView, StepMetrics, TrainConfig, TrainSetup};
+
+/// One method's lane as the page shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LaneView {
+    pub method: Method,
+    pub pairs: usize,
+    pub rows: Vec<StepMetrics>,
+    pub batch: Vec<PairView>,
+    pub rejected: Option<String>,
+    pub millis: f64,
+}
+
+/// The training session the page shows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrainView {
+    pub id: Option<u64>,
+    pub lanes: Vec<LaneView>,
+    /// A request is in flight (set-up or steps).
+    pub busy: bool,
+    pub status: String,
+}
+
+/// What the panel asks the app to send.
+pub enum TrainAction {
+    SetUp(TrainSetup),
+    Run(usize),
+    Pause,
+}
+
+/// A polyline of `values` in a 120×40 box (empty for fewer than two points).
+fn sparkline(values: &[f64]) -> String {
+    if values.len() < 2 {
+        return String::new();
+    }
+    let (lo, hi) = values.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("{:.1},{:.1}", i as f64 * 120.0 / (values.len() - 1) as f64, 38.0 - (v - lo) / span * 36.0))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn lane_view(lane: LaneView, beta: f64, lambda: f64) -> impl IntoView {
+    let name = lane.method.name().to_uppercase();
+    let losses: Vec<f64> = lane.rows.iter().map(|r| r.loss).collect();
+    let margins: Vec<f64> = lane.rows.iter().map(|r| r.rewards_margins).collect();
+    let last = lane.rows.last().cloned();
+    let rows = lane
+        .rows
+        .iter()
+        .rev()
+        .take(8)
+        .map(|r| {
+            view! {
+                <tr data-testid="train-row">
+                    <td>{r.step}</td>
+                    <td data-testid="train-loss">{format!("{:.4}", r.loss)}</td>
+                    <td data-testid="train-margin">{format!("{:.4}", r.rewards_margins)}</td>
+                    <td>{format!("{:.2}", r.rewards_accuracies)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let weighted = lane.method.weighted();
+    let pairs = lane
+        .batch
+        .iter()
+        .map(|p| {
+            let weight = if weighted { format!("w = {:.2}", p.weight) } else { "w = 1 (unweighted)".to_string() };
+            view! {
+                <li>
+                    <p class="pair-prompt">{p.prompt.clone()}</p>
+                    <p><span class="tag-chosen">"chosen"</span>" "{p.chosen.clone()}</p>
+                    <p><span class="tag-rejected">"rejected"</span>" "{p.rejected.clone()}</p>
+                    <p class="hint">{format!("{weight}; deviation of the chosen response {:.3}", p.deviation_chosen)}</p>
+                </li>
+            }
+        })
+        .collect_view();
+    // The classroom view: the lane's formula with the first pair of the last step filled in.
+    let formula = match (last.as_ref().and_then(|m| m.per_pair.first().copied()), lane.batch.first()) {
+        (Some((rc, rr)), Some(p)) if !lane.method.odds_ratio() => {
+            let w = if weighted { p.weight } else { 1.0 };
+            let z = rc - rr;
+            let term = w * (1.0 + (-z).exp()).ln(); // −w·log σ(z)
+            format!(
+                "L = −w · log σ(β[(log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l))])\n  = −{w:.3} · log σ({rc:.4} − ({rr:.4}))  [β = {beta}]\n  = {term:.4} for this pair"
+            )
+        }
+        (Some((rc, rr)), Some(p)) => {
+            let w = if weighted { p.weight } else { 1.0 };
+            format!(
+                "L = mean(w)·NLL − λ · mean log σ(w[(m_w − m_l) − (log(1 − e^m_w) − log(1 − e^m_l))])\n  λ·m_w = {rc:.4}, λ·m_l = {rr:.4}, w = {w:.3}  [λ = {lambda}]"
+            )
+        }
+        _ => "Take a step to see the formula with its numbers.".to_string(),
+    };
+    view! {
+        <article class="lane" data-testid="lane" data-method=lane.method.name()>
+            <h3>{name}</h3>
+            <p class="hint">
+                {format!("{} pairs", lane.pairs)}
+                {(lane.millis > 0.0).then(|| format!("; last step {:.1} s", lane.millis / 1000.0))}
+            </p>
+            {lane.rejected.map(|why| view! { <p class="error" role="alert">{format!("Step rejected: {why}")}</p> })}
+            <svg class="spark" viewBox="0 0 120 40" role="img" aria-label="loss (solid) and reward margin (dashed) per step">
+                <polyline class="spark-loss" points=sparkline(&losses)></polyline>
+                <polyline class="spark-margin" points=sparkline(&margins)></polyline>
+            </svg>
+            <table class="metrics">
+                <thead><tr><th scope="col">"step"</th><th scope="col">"loss"</th><th scope="col">"margin"</th><th scope="col">"accuracy"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+            <pre class="formula" data-testid="formula">{formula}</pre>
+            <details>
+                <summary>"This step's pairs"</summary>
+                <ol class="pairs">{pairs}</ol>
+            </details>
+        </article>
+    }
+}
+
+/// The Training panel: method lanes side by side on the toy preference set, with Set up / Step /
+/// Run N / Pause, live metrics, the batch's pairs and weights, and the formula with its numbers.
+#[component]
+pub fn TrainingPanel(view_state: Signal<TrainView>, on_action: impl Fn(TrainAction) + 'static) -> impl IntoView {
+    let defaults = TrainSetup::default();
+    let chosen = RwSignal::new(defaults.methods.clone());
+    let pairs_per_step = RwSignal::new(defaults.pairs_per_step);
+    let beta = RwSignal::new(defaults.train.beta);
+    let learning_rate = RwSignal::new(defaults.train.learning_rate);
+    let seed = RwSignal::new(defaults.train.seed);
+    let run_steps = RwSignal::new(5usize);
+    let on_action = std::rc::Rc::new(on_action);
+    let busy = move || view_state.with(|v| v.busy);
+    let ready = move || view_state.with(|v| v.id.is_some() && !v.lanes.is_empty());
+
+    let checkboxes = Method::ALL
+        .into_iter()
+        .map(|method| {
+            let (for_id, id, test_id) = (format!("train-{}", method.name()), format!("train-{}", method.name()), format!("train-{}", method.name()));
+            view! {
+                <label class="check" for=for_id>
+                    <input
+                        type="checkbox"
+                        id=id
+                        data-testid=test_id
+                        prop:checked=move || chosen.with(|c| c.contains(&method))
+                        on:change=move |ev| {
+                            let on = event_target_checked(&ev);
+                            chosen.update(|c| {
+                                c.retain(|m| *m != method);
+                                if on {
+                                    c.push(method);
+                                    c.sort_by_key(|m| Method::ALL.iter().position(|x| x == m));
+                                }
+                            });
+                        }
+                    />
+                    {method.name().to_uppercase()}
+                </label>
+            }
+        })
+        .collect_view();
+    let number = |id: &'static str, label: &'static str, step: &'static str, get: Signal<String>, set: Box<dyn Fn(&str) -> bool>| {
+        let invalid = RwSignal::new(false);
+        view! {
+            <div class="field">
+                <label for=id>{label}</label>
+                <input id=id data-testid=id type="number" step=step prop:value=move || get.get()
+                    aria-invalid=move || invalid.get().to_string()
+                    on:change=move |ev| invalid.set(!set(&event_target_value(&ev))) />
+            </div>
+        }
+    };
+    let (set_up, step_once, run_many, pause) = (on_action.clone(), on_action.clone(), on_action.clone(), on_action);
+    let setup = move || TrainSetup {
+        methods: chosen.get_untracked(),
+        pairs_per_step: pairs_per_step.get_untracked(),
+        gap: 1.0,
+        train: TrainConfig {
+            beta: beta.get_untracked(),
+            learning_rate: learning_rate.get_untracked(),
+            seed: seed.get_untracked(),
+            ..Default::default()
+        },
+    };
+    let lanes = move || {
+        let (b, l) = (beta.get(), TrainConfig::default().lambda);
+        view_state.with(|v| v.lanes.clone()).into_iter().map(|lane| lane_view(lane, b, l)).collect_view()
+    };
+
+    view! {
+        <section class="panel wide" aria-labelledby="training-heading">
+            <h2 id="training-heading">"Training"</h2>
+            <p class="hint">
+                "LoRA (rank 8 on q and v) preference tuning of SmolLM2 on the toy set, one lane per method, same seed and data. "
+                "DDPO and DORPO weight each pair by how much its chosen response deviates from the others."
+            </p>
+            <fieldset class="methods">
+                <legend>"Methods"</legend>
+                {checkboxes}
+            </fieldset>
+            <div class="controls">
+                {number("train-pairs", "Pairs per step", "1", Signal::derive(move || pairs_per_step.get().to_string()),
+                    Box::new(move |s| s.parse().ok().filter(|v| (1..=8).contains(v)).map(|v| pairs_per_step.set(v)).is_some()))}
+                {number("train-beta", "β", "0.05", Signal::derive(move || beta.get().to_string()),
+                    Box::new(move |s| s.parse().ok().filter(|v: &f64| *v > 0.0 && v.is_finite()).map(|v| beta.set(v)).is_some()))}
+                {number("train-lr", "Learning rate", "0.0001", Signal::derive(move || learning_rate.get().to_string()),
+                    Box::new(move |s| s.parse().ok().filter(|v: &f64| *v > 0.0 && v.is_finite()).map(|v| learning_rate.set(v)).is_some()))}
+                {number("train-seed", "Seed", "1", Signal::derive(move || seed.get().to_string()),
+                    Box::new(move |s| s.parse().ok().map(|v| seed.set(v)).is_some()))}
+                {number("train-n", "Run N steps", "1", Signal::derive(move || run_steps.get().to_string()),
+                    Box::new(move |s| s.parse().ok().filter(|v| (1..=200).contains(v)).map(|v| run_steps.set(v)).is_some()))}
+            </div>
+            <div class="buttons">
+                <button type="button" data-testid="train-setup" prop:disabled=busy on:click=move |_| set_up(TrainAction::SetUp(setup()))>
+                    {move || if ready() { "Reset" } else { "Set up" }}
+                </button>
+                <button type="button" data-testid="train-step" prop:disabled=move || busy() || !ready() on:click=move |_| step_once(TrainAction::Run(1))>"Step"</button>
+                <button type="button" data-testid="train-run" prop:disabled=move || busy() || !ready() on:click=move |_| run_many(TrainAction::Run(run_steps.get_untracked()))>
+                    {move || format!("Run {}", run_steps.get())}
+                </button>
+                <button type="button" data-testid="train-pause" prop:disabled=move || !busy() on:click=move |_| pause(TrainAction::Pause)>"Pause"</button>
+            </div>
+            <p class="hint" role="status" aria-live="polite" data-testid="train-status">{move || view_state.with(|v| v.status.clone())}</p>
+            <div class="lanes">{lanes}</div>
+        </section>
+    }
+}

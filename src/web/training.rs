@@ -1,0 +1,164 @@
+//! The worker's training sessions: one LoRA policy per method ("lane") on the toy preference
+//! set, stepped together, paused between steps without losing anything.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use gloo_timers::future::TimeoutFuture;
+
+use crate::core::dataset::PreferenceSet;
+use crate::engine::embed::Embedder;
+use crate::engine::experiment::{ExperimentConfig, PreparedPair, analyse, batch, prepare_pairs};
+use crate::engine::generate::LanguageModel;
+use crate::engine::protocol::{Event, PairView, TrainSetup};
+use crate::engine::train::{StepOutcome, TrainConfig, Trainer};
+
+use super::generation::Generator;
+use super::worker::{now, post};
+
+const DATA: &str = "./data/toy_prefs.json";
+
+struct Lane {
+    trainer: Trainer,
+    pairs: Vec<PreparedPair>,
+}
+
+struct Session {
+    id: u64,
+    setup: TrainSetup,
+    set: PreferenceSet,
+    lanes: Vec<Lane>,
+    steps: usize,
+}
+
+/// Owns at most one session; cheap to clone.
+#[derive(Clone)]
+pub struct Training {
+    generator: Generator,
+    embedder: Rc<RefCell<Option<Rc<Embedder>>>>,
+    session: Rc<RefCell<Option<Session>>>,
+    running: Rc<Cell<bool>>,
+    pause: Rc<Cell<bool>>,
+}
+
+impl Training {
+    pub fn new(generator: Generator, embedder: Rc<RefCell<Option<Rc<Embedder>>>>) -> Self {
+        Self { generator, embedder, session: Rc::default(), running: Rc::default(), pause: Rc::default() }
+    }
+
+    fn busy(&self, id: u64) -> bool {
+        if self.running.get() {
+            post(&Event::Error { id: Some(id), message: "training is running; pause it first".into() });
+        }
+        self.running.get()
+    }
+
+    /// Sets up session `id` (loading the LM if needed) as a task.
+    pub fn start(&self, id: u64, setup: TrainSetup) {
+        if self.busy(id) {
+            return;
+        }
+        self.running.set(true);
+        let this = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            match this.set_up(id, setup).await {
+                Ok(session) => {
+                    let methods = session.lanes.iter().map(|l| l.trainer.method()).collect();
+                    let pairs = session.lanes.iter().map(|l| l.pairs.len()).collect();
+                    *this.session.borrow_mut() = Some(session);
+                    post(&Event::TrainReady { id, methods, pairs });
+                }
+                Err(message) => post(&Event::Error { id: Some(id), message }),
+            }
+            this.running.set(false);
+        });
+    }
+
+    async fn set_up(&self, id: u64, setup: TrainSetup) -> Result<Session, String> {
+        if setup.methods.is_empty() || setup.pairs_per_step == 0 {
+            return Err("choose at least one method and one pair per step".into());
+        }
+        let embedder = self.embedder.borrow().clone().ok_or("the embedding model is still loading; try again in a moment")?;
+        let lm: Rc<LanguageModel> = self.generator.model().await?;
+        let set = PreferenceSet::from_json(&super::fetch::text(DATA).await?).map_err(|e| format!("{DATA}: {e}"))?;
+        let analysis = analyse(&embedder, &set).await.map_err(|e| e.to_string())?;
+        let config = ExperimentConfig { seed: setup.train.seed, gap: setup.gap, ..Default::default() };
+        let mut lanes = Vec::with_capacity(setup.methods.len());
+        for &method in &setup.methods {
+            let pairs = prepare_pairs(&lm, &set, &analysis, method, &config).map_err(|e| e.to_string())?;
+            let trainer = Trainer::new(lm.model(), method, TrainConfig { ..setup.train.clone() }, lm.device());
+            lanes.push(Lane { trainer, pairs });
+        }
+        Ok(Session { id, setup, set, lanes, steps: 0 })
+    }
+
+    /// Runs `steps` more steps on every lane of session `id`, as a task.
+    pub fn run(&self, id: u64, steps: usize) {
+        if self.busy(id) {
+            return;
+        }
+        if self.session.borrow().as_ref().map(|s| s.id) != Some(id) {
+            post(&Event::Error { id: Some(id), message: "no such training session; set one up first".into() });
+            return;
+        }
+        self.running.set(true);
+        self.pause.set(false);
+        let this = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            // The session leaves its slot while it runs, so nothing else can borrow it across an await.
+            let mut session = this.session.borrow_mut().take().expect("checked above");
+            let result = this.steps(&mut session, steps).await;
+            let (done, paused) = (session.steps, this.pause.get());
+            *this.session.borrow_mut() = Some(session);
+            if let Err(message) = result {
+                post(&Event::Error { id: Some(id), message });
+            }
+            post(&Event::TrainIdle { id, steps: done, paused });
+            this.running.set(false);
+        });
+    }
+
+    async fn steps(&self, session: &mut Session, steps: usize) -> Result<(), String> {
+        for _ in 0..steps {
+            if self.pause.get() {
+                return Ok(());
+            }
+            let step = session.steps + 1;
+            for (lane_index, lane) in session.lanes.iter_mut().enumerate() {
+                // Let the worker read its messages (a pause, an analysis) between lane steps.
+                TimeoutFuture::new(0).await;
+                let chosen = batch(&lane.pairs, step, session.setup.pairs_per_step);
+                let tokens: Vec<_> = chosen.iter().map(|p| p.tokens.clone()).collect();
+                let started = now();
+                match lane.trainer.step(&tokens).await.map_err(|e| e.to_string())? {
+                    StepOutcome::Applied(metrics) => {
+                        let batch = chosen
+                            .iter()
+                            .map(|p| {
+                                let prompt = &session.set.train[p.prompt];
+                                PairView {
+                                    prompt: prompt.prompt.clone(),
+                                    chosen: prompt.responses[p.pair.chosen].text.clone(),
+                                    rejected: prompt.responses[p.pair.rejected].text.clone(),
+                                    weight: p.weight,
+                                    deviation_chosen: p.deviation_chosen,
+                                }
+                            })
+                            .collect();
+                        post(&Event::TrainStep { id: session.id, lane: lane_index, metrics, batch, millis: now() - started });
+                    }
+                    StepOutcome::Rejected(reason) => post(&Event::TrainRejected { id: session.id, lane: lane_index, reason }),
+                }
+            }
+            session.steps = step;
+        }
+        Ok(())
+    }
+
+    /// Asks session `id` to pause after the step in progress.
+    pub fn pause(&self, id: u64) {
+        if self.session.borrow().as_ref().is_none_or(|s| s.id == id) {
+            self.pause.set(true);
+        }
+    }
+}

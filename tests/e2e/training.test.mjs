@@ -43,7 +43,7 @@ test('two DPO and DDPO steps in the page update loss and margins', { timeout: 1_
       console.log(`# ${methods[i]}: losses ${lane.loss}, margins ${lane.margin}, ${lane.time}`);
       assert.equal(lane.loss.length, 2);
       assert.ok(lane.loss.every(Number.isFinite) && lane.margin.every(Number.isFinite));
-      assert.ok(Math.abs(lane.margin[0]) < 1e-6, 'at the first step the policy is the reference');
+      assert.ok(Math.abs(lane.margin[0]) < 1e-4, 'at the first step the policy is the reference');
       assert.ok(Math.abs(lane.margin[1]) > 1e-4, `the margin did not move after an update: ${lane.margin}`);
       assert.ok(Math.abs(lane.loss[1] - lane.loss[0]) > 1e-4, `the loss did not change: ${lane.loss}`);
       assert.match(lane.formula, /log σ\(/);

@@ -39,7 +39,7 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(str(ROOT / "www/models"), gguf_file=GGUF, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(str(ROOT / "www/models"), gguf_file=GGUF, dtype=torch.float32)
     model.eval()
     ids = torch.tensor([ours["prompt_ids"]])
     rate(model, ids, 1, 8, 1)  # warm-up

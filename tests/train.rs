@@ -142,3 +142,36 @@ fn a_non_finite_update_is_rejected_and_nothing_changes() {
     assert_eq!(trainer.steps(), 0);
     assert_eq!(loss_value(&mut trainer), before);
 }
+
+#[test]
+fn adapters_round_trip_through_safetensors() {
+    let mut trained = trainer(Method::Ddpo, 2e-2);
+    for _ in 0..3 {
+        pollster::block_on(trained.step(&pairs())).unwrap();
+    }
+    let bytes = trained.save_adapters().unwrap();
+    let names = safetensor_names(&bytes);
+    assert_eq!(names.len(), 2 * 3 * 2, "A and B of q, v, down in 2 blocks: {names:?}");
+    assert!(names.iter().all(|n| n.contains("lora")), "{names:?}");
+
+    let mut fresh = trainer(Method::Ddpo, 2e-2);
+    let (want, before) = (loss_value(&mut trained), loss_value(&mut fresh));
+    assert_ne!(want, before);
+    fresh.load_adapters(bytes).unwrap();
+    assert!((loss_value(&mut fresh) - want).abs() < 1e-6);
+
+    let mut other_rank = Trainer::new(
+        &Llama::random(&tiny(), 3, &Device::flex()),
+        Method::Ddpo,
+        TrainConfig { lora: LoraConfig { rank: 4, ..Default::default() }, ..Default::default() },
+        &Device::flex(),
+    );
+    assert!(other_rank.load_adapters(trained.save_adapters().unwrap()).is_err());
+}
+
+/// Tensor names in a safetensors file (8-byte header length, then a JSON header).
+fn safetensor_names(bytes: &[u8]) -> Vec<String> {
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    header.keys().filter(|k| *k != "__metadata__").cloned().collect()
+}

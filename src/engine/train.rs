@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use burn::module::Module;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::tensor::activation::log_softmax;
@@ -130,7 +131,12 @@ pub enum TrainError {
     EmptyCompletion(u64),
     #[error("reading values back from the device failed: {0}")]
     Readback(String),
+    #[error("LoRA adapters: {0}")]
+    Adapters(String),
 }
+
+/// Snapshot paths of the LoRA factors (burn names the reparameterization `lora`).
+const ADAPTER_PATHS: &str = r"\.lora\.";
 
 /// Summed and mean completion log-probs per row ([2P]: chosen rows, then rejected rows), and
 /// the chosen rows' cross-entropy over all their tokens (prompt and completion).
@@ -305,6 +311,34 @@ impl Trainer {
             let (chosen, rejected) = (logps.sum.clone().narrow(0, 0, n), logps.sum.narrow(0, n, n));
             ddpo_loss(chosen, rejected, rc, rr, weight, self.config.beta)
         })
+    }
+
+    /// The LoRA adapters (only they train) as safetensors bytes.
+    pub fn save_adapters(&self) -> Result<Vec<u8>, TrainError> {
+        let mut store = SafetensorsStore::from_bytes(None).with_regex(ADAPTER_PATHS);
+        self.model.save_into(&mut store).map_err(|e| TrainError::Adapters(e.to_string()))?;
+        store.get_bytes().map_err(|e| TrainError::Adapters(e.to_string()))
+    }
+
+    /// Loads adapters saved by [`Trainer::save_adapters`] (same LoRA shape); the optimiser
+    /// state starts afresh.
+    pub fn load_adapters(&mut self, bytes: Vec<u8>) -> Result<(), TrainError> {
+        let mut store = SafetensorsStore::from_bytes(Some(bytes)).with_regex(ADAPTER_PATHS).allow_partial(true);
+        let result = self.model.load_from(&mut store).map_err(|e| TrainError::Adapters(e.to_string()))?;
+        if let Some((name, _)) = result.missing.iter().find(|(name, _)| name.contains(".lora.")) {
+            return Err(TrainError::Adapters(format!("the file lacks {name} (another LoRA rank or targets?)")));
+        }
+        if let Some(error) = result.errors.first() {
+            return Err(TrainError::Adapters(format!("{error:?}")));
+        }
+        if result.applied.is_empty() {
+            return Err(TrainError::Adapters("the file holds no LoRA adapters".into()));
+        }
+        self.optim = AdamWConfig::new()
+            .with_weight_decay(self.config.weight_decay as f32)
+            .with_grad_clipping(Some(GradientClippingConfig::Norm(self.config.max_grad_norm as f32)))
+            .init();
+        Ok(())
     }
 
     /// The policy as trained (autodiff device), e.g. to read gradients by parameter id.

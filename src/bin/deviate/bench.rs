@@ -1,7 +1,8 @@
 //! Benchmarks, not tests. `deviate bench embed`: MiniLM throughput natively at batch 1 and 32
 //! on ~60-token sentences (bench/peer_embed.py runs sentence-transformers on the same sentences).
 //! `deviate bench generate`: SmolLM2 tokens/s at batch 1 and 8 (bench/peer_generate.py runs
-//! transformers on the same prompt ids and length).
+//! transformers on the same prompt ids and length). `deviate bench train`: one DDPO step (4 pairs,
+//! ≤ 96 tokens each) with LoRA (bench/peer_train.py does the same step with PyTorch + peft).
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -9,7 +10,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
+use deviate::engine::experiment::{ExperimentConfig, analyse, prepare_pairs};
 use deviate::engine::generate::{GenerateParams, LanguageModel};
+use deviate::engine::train::{Method, PairTokens, TrainConfig, Trainer};
 use serde::Serialize;
 
 use crate::models;
@@ -122,6 +125,61 @@ pub fn generate(models_dir: &Path, tokens: usize, repeats: usize, json: bool) ->
         );
         println!("  batch 1: {:8.1} tokens/s", report.batch_1);
         println!("  batch 8: {:8.1} tokens/s", report.batch_8);
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct TrainReport {
+    /// The step's pairs as token ids, with their DDPO weights (for the peer benchmark).
+    pairs: Vec<TrainPair>,
+    /// Seconds per DDPO step (median of the repeats; reference log-probs already cached).
+    step_seconds: f64,
+}
+
+#[derive(Serialize)]
+struct TrainPair {
+    prompt: Vec<u32>,
+    chosen: Vec<u32>,
+    rejected: Vec<u32>,
+    weight: f64,
+}
+
+/// Times one DDPO step on the first `pairs` toy pairs (each sequence ≤ 96 tokens).
+pub fn train(models_dir: &Path, data: &Path, pairs: usize, repeats: usize, json: bool) -> Result<()> {
+    let set = crate::experiment::load_set(data)?;
+    let device = Device::flex();
+    let lm = models::language_model(models_dir, &device)?;
+    let embedder = models::embedder(models_dir, &device)?;
+    let analysis = pollster::block_on(analyse(&embedder, &set))?;
+    let prepared = prepare_pairs(&lm, &set, &analysis, Method::Ddpo, &ExperimentConfig::default())?;
+    let tokens: Vec<PairTokens> = prepared
+        .into_iter()
+        .map(|p| p.tokens)
+        .filter(|t| t.prompt.len() + t.chosen.len().max(t.rejected.len()) <= 96)
+        .take(pairs)
+        .collect();
+    let mut trainer = Trainer::new(lm.model(), Method::Ddpo, TrainConfig::default(), &device);
+    pollster::block_on(trainer.step(&tokens))?; // warm-up; fills the reference cache
+    let mut times = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let start = Instant::now();
+        pollster::block_on(trainer.step(&tokens))?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    let report = TrainReport {
+        step_seconds: median(times),
+        pairs: tokens
+            .into_iter()
+            .map(|t| TrainPair { prompt: t.prompt, chosen: t.chosen, rejected: t.rejected, weight: t.weight })
+            .collect(),
+    };
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        let longest = report.pairs.iter().map(|p| p.prompt.len() + p.chosen.len().max(p.rejected.len())).max().unwrap_or(0);
+        println!("deviate train (burn Flex CPU, DDPO, LoRA r8 q+v, {} pairs, longest sequence {longest} tokens, median of {repeats}):", report.pairs.len());
+        println!("  {:.2} s per step", report.step_seconds);
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use deviate::engine::generate::GenerateParams;
 use deviate::engine::experiment::ExperimentConfig;
 use deviate::engine::train::Method;
 
-use crate::{bench, deviation, embed, experiment, generate, serve};
+use crate::{bench, deviation, embed, experiment, generate, serve, train};
 
 #[derive(Parser)]
 #[command(name = "deviate", version, about = "Deviation-weighted preference optimisation playground")]
@@ -85,6 +85,29 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
         /// The preference set (schema in src/core/dataset.rs).
+        #[arg(long, default_value = "www/data/toy_prefs.json")]
+        data: PathBuf,
+        #[arg(long, default_value = "www/models")]
+        models: PathBuf,
+    },
+    /// Tune SmolLM2 with one method: TRL metrics per step as JSONL; LoRA adapters as safetensors.
+    Train {
+        #[arg(long, default_value = "ddpo")]
+        method: Method,
+        #[arg(long, default_value_t = 8)]
+        steps: usize,
+        #[arg(long, default_value_t = 4)]
+        pairs_per_step: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 5e-4)]
+        learning_rate: f64,
+        /// Start from these adapters (from --save, same LoRA shape).
+        #[arg(long)]
+        load: Option<PathBuf>,
+        /// Save the adapters here after the last step.
+        #[arg(long)]
+        save: Option<PathBuf>,
         #[arg(long, default_value = "www/data/toy_prefs.json")]
         data: PathBuf,
         #[arg(long, default_value = "www/models")]
@@ -174,6 +197,15 @@ enum Bench {
         #[command(flatten)]
         common: BenchArgs,
     },
+    /// Seconds per DDPO step, 4 toy pairs of ≤ 96 tokens (compare: bench/peer_train.py).
+    Train {
+        #[arg(long, default_value_t = 4)]
+        pairs: usize,
+        #[arg(long, default_value = "www/data/toy_prefs.json")]
+        data: PathBuf,
+        #[command(flatten)]
+        common: BenchArgs,
+    },
     /// SmolLM2 tokens/s at batch 1 and batch 8 (compare: bench/peer_generate.py).
     Generate {
         /// New tokens per continuation (every continuation runs to this length).
@@ -201,6 +233,13 @@ pub fn main() -> ExitCode {
         Command::Experiment { methods, steps, eval_every, seed, pairs_per_step, samples, eval_prompts, eval_tokens, out, data, models } => {
             let config = ExperimentConfig { methods, steps, eval_every, seed, pairs_per_step, samples, eval_prompts, eval_tokens, ..Default::default() };
             experiment::run(&config, &data, out, &models)
+        }
+        Command::Train { method, steps, pairs_per_step, seed, learning_rate, load, save, data, models } => {
+            let args = train::TrainArgs { method, steps, pairs_per_step, seed, learning_rate, load, save, data };
+            train::run(&args, &models)
+        }
+        Command::Bench { what: Bench::Train { pairs, data, common: c } } => {
+            bench::train(&c.models, &data, pairs.max(1), c.repeats.max(1), c.json)
         }
         Command::Serve { port, root } => serve::run(port, &root),
     };

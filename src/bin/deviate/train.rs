@@ -1,0 +1,60 @@
+//! `deviate train`: one method on a preference set, TRL metrics as JSONL on stdout (one line per
+//! step), LoRA adapters loaded from and saved to safetensors.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
+use deviate::engine::experiment::{ExperimentConfig, analyse, batch, prepare_pairs};
+use deviate::engine::train::{Method, StepOutcome, TrainConfig, Trainer};
+
+use crate::{experiment::load_set, models};
+
+pub struct TrainArgs {
+    pub method: Method,
+    pub steps: usize,
+    pub pairs_per_step: usize,
+    pub seed: u64,
+    pub learning_rate: f64,
+    pub load: Option<PathBuf>,
+    pub save: Option<PathBuf>,
+    pub data: PathBuf,
+}
+
+pub fn run(args: &TrainArgs, models_dir: &Path) -> Result<()> {
+    if args.steps == 0 || args.pairs_per_step == 0 {
+        bail!("--steps and --pairs-per-step must be at least 1");
+    }
+    let set = load_set(&args.data)?;
+    let device = Device::flex();
+    let lm = models::language_model(models_dir, &device)?;
+    let embedder = models::embedder(models_dir, &device)?;
+    let analysis = pollster::block_on(analyse(&embedder, &set))?;
+    let config = ExperimentConfig { seed: args.seed, ..Default::default() };
+    let pairs = prepare_pairs(&lm, &set, &analysis, args.method, &config)?;
+    let train = TrainConfig { seed: args.seed, learning_rate: args.learning_rate, ..Default::default() };
+    let mut trainer = Trainer::new(lm.model(), args.method, train, &device);
+    if let Some(path) = &args.load {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        trainer.load_adapters(bytes).with_context(|| format!("{}", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    for step in 1..=args.steps {
+        let tokens: Vec<_> = batch(&pairs, step, args.pairs_per_step).into_iter().map(|p| p.tokens).collect();
+        match pollster::block_on(trainer.step(&tokens))? {
+            StepOutcome::Applied(metrics) => serde_json::to_writer(&mut out, &metrics)?,
+            StepOutcome::Rejected(why) => {
+                eprintln!("deviate: step {step} rejected: {why}");
+                serde_json::to_writer(&mut out, &serde_json::json!({ "step": step, "rejected": why }))?
+            }
+        }
+        out.write_all(b"\n")?;
+        out.flush()?;
+    }
+    if let Some(path) = &args.save {
+        std::fs::write(path, trainer.save_adapters()?).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("saved the LoRA adapters to {}", path.display());
+    }
+    Ok(())
+}

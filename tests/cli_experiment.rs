@@ -60,3 +60,34 @@ fn bad_inputs_are_refused_with_a_message() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown method \"sft\""));
 }
+
+#[test]
+fn pairs_export_as_trl_rows_and_import_back() {
+    let output = cli_support::deviate(&["pairs", "--method", "ddpo"], "");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let rows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(rows.len() >= 24, "{} rows", rows.len());
+    for row in &rows {
+        assert_ne!(row["chosen"], row["rejected"]);
+        assert!(row["weight"].as_f64().unwrap() >= 0.0 && row["deviation_chosen"].as_f64().is_some(), "{row}");
+    }
+    // DDPO weights differ between pairs; their mean over a prompt's responses is 1, so not all are 1.
+    assert!(rows.iter().any(|r| (r["weight"].as_f64().unwrap() - 1.0).abs() > 0.05));
+
+    let path = std::env::temp_dir().join(format!("deviate-trl-{}.jsonl", std::process::id()));
+    std::fs::write(&path, &text).unwrap();
+    let again = cli_support::deviate(&["pairs", "--method", "dpo", "--data", path.to_str().unwrap()], "");
+    std::fs::remove_file(&path).ok();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let reimported: Vec<Value> = String::from_utf8_lossy(&again.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!reimported.is_empty());
+    // Every re-imported pair keeps a preference the exported rows expressed.
+    for row in &reimported {
+        assert!(
+            rows.iter().any(|r| r["prompt"] == row["prompt"] && r["chosen"] == row["chosen"]),
+            "{row} prefers a response no exported row chose"
+        );
+        assert_eq!(row["weight"], 1.0);
+    }
+}

@@ -101,6 +101,46 @@ pub struct TrlRow {
     pub deviation_chosen: f64,
 }
 
+/// A TRL row as read back: `weight` and `deviation_chosen` are optional there.
+#[derive(Deserialize)]
+struct TrlInput {
+    prompt: String,
+    chosen: String,
+    rejected: String,
+}
+
+impl PreferenceSet {
+    /// Reads TRL preference JSONL (`prompt`, `chosen`, `rejected` per line; blank lines skipped)
+    /// as a training set: each prompt's distinct responses, scored by wins minus losses, so the
+    /// pairs rebuilt from it prefer what the rows preferred. No held-out prompts.
+    pub fn from_trl_jsonl(text: &str) -> Result<Self, DatasetError> {
+        let mut train: Vec<TrainPrompt> = Vec::new();
+        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let row: TrlInput = serde_json::from_str(line).map_err(|e| DatasetError::Json(format!("line {}: {e}", n + 1)))?;
+            if row.chosen == row.rejected {
+                return Err(DatasetError::Json(format!("line {}: chosen and rejected are the same text", n + 1)));
+            }
+            let index = match train.iter().position(|p| p.prompt == row.prompt) {
+                Some(i) => i,
+                None => {
+                    train.push(TrainPrompt { prompt: row.prompt.clone(), responses: Vec::new() });
+                    train.len() - 1
+                }
+            };
+            let responses = &mut train[index].responses;
+            for (text, delta) in [(row.chosen, 1.0), (row.rejected, -1.0)] {
+                match responses.iter_mut().find(|r| r.text == text) {
+                    Some(r) => r.score += delta,
+                    None => responses.push(ScoredResponse { text, score: delta }),
+                }
+            }
+        }
+        let set = Self { version: VERSION, description: "imported from TRL preference JSONL".into(), train, heldout: Vec::new() };
+        set.validate()?;
+        Ok(set)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +151,23 @@ mod tests {
         assert!(set.train.len() >= 24);
         assert!(set.heldout.len() >= 8);
         assert!(set.train.iter().all(|p| (6..=10).contains(&p.responses.len())));
+    }
+
+    #[test]
+    fn trl_rows_become_scored_prompts() {
+        let rows = concat!(
+            r#"{"prompt":"p","chosen":"a","rejected":"b","weight":1.5,"deviation_chosen":0.4}"#,
+            "\n\n",
+            r#"{"prompt":"p","chosen":"a","rejected":"c"}"#,
+            "\n",
+            r#"{"prompt":"q","chosen":"x","rejected":"y"}"#,
+        );
+        let set = PreferenceSet::from_trl_jsonl(rows).unwrap();
+        assert_eq!(set.train.len(), 2);
+        let scores: Vec<(&str, f64)> = set.train[0].responses.iter().map(|r| (r.text.as_str(), r.score)).collect();
+        assert_eq!(scores, [("a", 2.0), ("b", -1.0), ("c", -1.0)]);
+        let err = PreferenceSet::from_trl_jsonl("{\"prompt\":\"p\",\"chosen\":\"a\"}").unwrap_err();
+        assert!(matches!(&err, DatasetError::Json(m) if m.starts_with("line 1:")), "{err}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use deviate::engine::generate::GenerateParams;
 use deviate::engine::experiment::ExperimentConfig;
 use deviate::engine::train::Method;
 
-use crate::{bench, deviation, embed, experiment, generate, serve, train};
+use crate::{bench, deviation, embed, experiment, generate, pairs, serve, train};
 
 #[derive(Parser)]
 #[command(name = "deviate", version, about = "Deviation-weighted preference optimisation playground")]
@@ -84,7 +84,19 @@ enum Command {
         /// Write the report here (.json, or .csv for the summary rows).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// The preference set (schema in src/core/dataset.rs).
+        /// The preference set: .json (schema in src/core/dataset.rs) or TRL rows (.jsonl).
+        #[arg(long, default_value = "www/data/toy_prefs.json")]
+        data: PathBuf,
+        #[arg(long, default_value = "www/models")]
+        models: PathBuf,
+    },
+    /// The pairs a method trains on, as TRL preference JSONL with deviation weights.
+    Pairs {
+        #[arg(long, default_value = "ddpo")]
+        method: Method,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// A preference set (.json, the schema of www/data/) or TRL rows (.jsonl).
         #[arg(long, default_value = "www/data/toy_prefs.json")]
         data: PathBuf,
         #[arg(long, default_value = "www/models")]
@@ -241,6 +253,7 @@ pub fn main() -> ExitCode {
         Command::Bench { what: Bench::Train { pairs, data, common: c } } => {
             bench::train(&c.models, &data, pairs.max(1), c.repeats.max(1), c.json)
         }
+        Command::Pairs { method, seed, data, models } => pairs::run(method, seed, &data, &models),
         Command::Serve { port, root } => serve::run(port, &root),
     };
     match result {

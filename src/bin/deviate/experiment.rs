@@ -12,9 +12,15 @@ use deviate::engine::experiment::{self, ExperimentConfig, ExperimentEvent, Exper
 
 use crate::models;
 
+/// A preference set: the JSON schema of www/data/, or TRL preference rows (`.jsonl`).
 pub fn load_set(path: &Path) -> Result<PreferenceSet> {
-    let json = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    PreferenceSet::from_json(&json).with_context(|| format!("{}", path.display()))
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let set = if path.extension().is_some_and(|e| e == "jsonl") {
+        PreferenceSet::from_trl_jsonl(&text)
+    } else {
+        PreferenceSet::from_json(&text)
+    };
+    set.with_context(|| format!("{}", path.display()))
 }
 
 pub fn run(config: &ExperimentConfig, data: &Path, out: Option<PathBuf>, models_dir: &Path) -> Result<()> {

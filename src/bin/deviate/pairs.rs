@@ -1,0 +1,36 @@
+//! `deviate pairs`: the preference pairs a method trains on, as TRL preference JSONL
+//! (`prompt`, `chosen`, `rejected`, plus `weight` and `deviation_chosen`), ready for TRL.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use burn::tensor::Device;
+use deviate::core::dataset::TrlRow;
+use deviate::engine::experiment::{ExperimentConfig, analyse, prepare_pairs};
+use deviate::engine::train::Method;
+
+use crate::{experiment::load_set, models};
+
+pub fn run(method: Method, seed: u64, data: &Path, models_dir: &Path) -> Result<()> {
+    let set = load_set(data)?;
+    let device = Device::flex();
+    let lm = models::language_model(models_dir, &device)?;
+    let embedder = models::embedder(models_dir, &device)?;
+    let analysis = pollster::block_on(analyse(&embedder, &set))?;
+    let pairs = prepare_pairs(&lm, &set, &analysis, method, &ExperimentConfig { seed, ..Default::default() })?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for p in pairs {
+        let prompt = &set.train[p.prompt];
+        let row = TrlRow {
+            prompt: prompt.prompt.clone(),
+            chosen: prompt.responses[p.pair.chosen].text.clone(),
+            rejected: prompt.responses[p.pair.rejected].text.clone(),
+            weight: if method.weighted() { p.weight } else { 1.0 },
+            deviation_chosen: p.deviation_chosen,
+        };
+        serde_json::to_writer(&mut out, &row)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush().context("cannot write to stdout")
+}

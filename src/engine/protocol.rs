@@ -124,8 +124,9 @@ pub enum Event {
     TrainStep { id: u64, lane: usize, metrics: StepMetrics, batch: Vec<PairView>, millis: f64 },
     /// Lane `lane` rejected a step (a non-finite loss or update); its state is unchanged.
     TrainRejected { id: u64, lane: usize, reason: String },
-    /// Session `id` stopped running (done or paused) after `steps` steps per lane.
-    TrainIdle { id: u64, steps: usize, paused: bool },
+    /// Session `id` stopped running (done or paused) after `steps` steps per lane;
+    /// `memory_bytes` is the worker's wasm memory then (its peak: wasm memory never shrinks).
+    TrainIdle { id: u64, steps: usize, paused: bool, memory_bytes: f64 },
     /// [`Request::ClearCache`] is done.
     CacheCleared,
     /// The answer to [`Request::Analyze`] with the same `id`: the first kind's distances and

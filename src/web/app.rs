@@ -187,10 +187,11 @@ pub fn App() -> impl IntoView {
                 l.rejected = Some(reason);
             }
         }),
-        Event::TrainIdle { id, steps, paused } => training.update(|t| {
+        Event::TrainIdle { id, steps, paused, memory_bytes } => training.update(|t| {
             if t.id == Some(id) {
                 t.busy = false;
-                t.status = if paused { format!("Paused after {steps} steps per lane.") } else { format!("{steps} steps per lane done.") };
+                let how = if paused { format!("Paused after {steps} steps per lane") } else { format!("{steps} steps per lane done") };
+                t.status = format!("{how}; worker memory {:.0} MB.", memory_bytes / 1e6);
             }
         }),
         Event::CacheCleared => {

@@ -113,7 +113,7 @@ impl Training {
             if let Err(message) = result {
                 post(&Event::Error { id: Some(id), message });
             }
-            post(&Event::TrainIdle { id, steps: done, paused });
+            post(&Event::TrainIdle { id, steps: done, paused, memory_bytes: super::generation::wasm_memory() });
             this.running.set(false);
         });
     }

@@ -50,6 +50,9 @@ test('two DPO and DDPO steps in the page update loss and margins', { timeout: 1_
     }
     // DPO's first loss is log 2 exactly (policy = reference).
     assert.ok(Math.abs(lanes[0].loss[0] - Math.LN2) < 1e-3, String(lanes[0].loss[0]));
+    const status = await page.getByTestId('train-status').textContent();
+    assert.match(status, /^2 steps per lane done; worker memory \d+ MB\.$/);
+    console.log(`# ${status}`);
     await page.screenshot({ path: path.join(OUT, 'training-cpu.png'), fullPage: true });
     assert.deepEqual(errors, []);
   } finally {

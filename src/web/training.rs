@@ -11,7 +11,7 @@ use crate::engine::embed::Embedder;
 use crate::engine::experiment::{ExperimentConfig, PreparedPair, analyse, batch, prepare_pairs};
 use crate::engine::generate::LanguageModel;
 use crate::engine::protocol::{Event, PairView, TrainSetup};
-use crate::engine::train::{StepOutcome, TrainConfig, Trainer};
+use crate::engine::train::{StepOutcome, Trainer};
 
 use super::generation::Generator;
 use super::worker::{now, post};
@@ -86,7 +86,7 @@ impl Training {
         let mut lanes = Vec::with_capacity(setup.methods.len());
         for &method in &setup.methods {
             let pairs = prepare_pairs(&lm, &set, &analysis, method, &config).map_err(|e| e.to_string())?;
-            let trainer = Trainer::new(lm.model(), method, TrainConfig { ..setup.train.clone() }, lm.device());
+            let trainer = Trainer::new(lm.model(), method, setup.train.clone(), lm.device());
             lanes.push(Lane { trainer, pairs });
         }
         Ok(Session { id, setup, set, lanes, steps: 0 })

@@ -211,6 +211,14 @@ fn row_logps(model: &Llama, rows: &[(usize, Vec<u32>)], nll_rows: usize, adapter
     SequenceLogps { sum, mean, chosen_nll }
 }
 
+/// AdamW on the trainable parameters, with the config's weight decay and norm clipping.
+fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    AdamWConfig::new()
+        .with_weight_decay(config.weight_decay as f32)
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(config.max_grad_norm as f32)))
+        .init()
+}
+
 /// A LoRA policy being tuned with one method, its optimiser, and the cached reference log-probs.
 pub struct Trainer {
     model: Llama,
@@ -227,10 +235,7 @@ impl Trainer {
     pub fn new(base: &Llama, method: Method, config: TrainConfig, device: &Device) -> Self {
         let device = device.clone().autodiff();
         let model = base.clone().train().with_lora(&config.lora, config.seed);
-        let optim = AdamWConfig::new()
-            .with_weight_decay(config.weight_decay as f32)
-            .with_grad_clipping(Some(GradientClippingConfig::Norm(config.max_grad_norm as f32)))
-            .init();
+        let optim = optimizer(&config);
         Self { model, optim, method, config, reference: HashMap::new(), step: 0, device }
     }
 
@@ -334,10 +339,7 @@ impl Trainer {
         if result.applied.is_empty() {
             return Err(TrainError::Adapters("the file holds no LoRA adapters".into()));
         }
-        self.optim = AdamWConfig::new()
-            .with_weight_decay(self.config.weight_decay as f32)
-            .with_grad_clipping(Some(GradientClippingConfig::Norm(self.config.max_grad_norm as f32)))
-            .init();
+        self.optim = optimizer(&self.config);
         Ok(())
     }
 

@@ -208,7 +208,66 @@ fn mean_offdiagonal(m: &DistanceMatrix) -> f64 {
     mean((0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| m.get(i, j)))
 }
 
-/// Scores `policy` on the held-out prompts.
+/// One held-out prompt's scores (see [`EvalPoint`] for what each one means).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PromptScores {
+    pub semantic_diversity: f64,
+    pub jaccard_diversity: f64,
+    pub reference_loglik: f64,
+    pub relevance: f64,
+}
+
+impl EvalPoint {
+    /// The means of the prompts' scores.
+    pub fn from_prompts(method: Option<Method>, step: usize, prompts: &[PromptScores]) -> Self {
+        let of = |f: fn(&PromptScores) -> f64| mean(prompts.iter().map(f));
+        Self {
+            method,
+            step,
+            semantic_diversity: of(|p| p.semantic_diversity),
+            jaccard_diversity: of(|p| p.jaccard_diversity),
+            reference_loglik: of(|p| p.reference_loglik),
+            relevance: of(|p| p.relevance),
+        }
+    }
+}
+
+/// Scores `policy` on held-out prompt `index`: `config.samples` continuations of
+/// `config.eval_tokens` tokens, seeded by `config.seed + index`.
+pub async fn evaluate_prompt(
+    lm: &LanguageModel,
+    embedder: &Embedder,
+    policy: &Llama,
+    set: &PreferenceSet,
+    config: &ExperimentConfig,
+    index: usize,
+) -> Result<PromptScores, ExperimentError> {
+    let held = set.heldout.get(index).ok_or_else(|| ExperimentError::Engine(format!("no held-out prompt {index}")))?;
+    let sampling = SamplingParams { seed: config.seed.wrapping_add(index as u64), ..config.sampling.clone() };
+    let params = GenerateParams { n: config.samples, max_tokens: config.eval_tokens, min_tokens: 0, sampling, raw: false };
+    let mut run = Generation::start_with(lm, policy, &held.prompt, &params).await.map_err(engine)?;
+    let prompt_ids = run.prompt_ids().to_vec();
+    while !run.is_done() {
+        run.step().await.map_err(engine)?;
+    }
+    let continuations = run.into_continuations();
+    let texts: Vec<&str> = continuations.iter().map(|c| c.text.as_str()).collect();
+    let mut with_prompt = vec![held.prompt.as_str()];
+    with_prompt.extend(&texts);
+    let vectors = embedder.embed(&with_prompt).await.map_err(engine)?.vectors;
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x * y) as f64).sum::<f64>();
+    let jaccard_diversity = mean_offdiagonal(&jaccard_distances(&texts));
+    let ids: Vec<Vec<u32>> = continuations.into_iter().map(|c| c.token_ids).filter(|ids| !ids.is_empty()).collect();
+    let logps = mean_completion_logps(lm.model(), &prompt_ids, &ids, Adapters::Off, lm.device()).await.map_err(engine)?;
+    Ok(PromptScores {
+        semantic_diversity: mean_offdiagonal(&DistanceMatrix::cosine(&widen(&vectors[1..]))),
+        jaccard_diversity,
+        reference_loglik: mean(logps.iter().map(|&l| l as f64)),
+        relevance: mean(vectors[1..].iter().map(|v| dot(&vectors[0], v))),
+    })
+}
+
+/// Scores `policy` on the first `config.eval_prompts` held-out prompts.
 pub async fn evaluate(
     lm: &LanguageModel,
     embedder: &Embedder,
@@ -218,36 +277,11 @@ pub async fn evaluate(
     method: Option<Method>,
     step: usize,
 ) -> Result<EvalPoint, ExperimentError> {
-    let (mut semantic, mut jaccard, mut loglik, mut relevance) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (i, held) in set.heldout.iter().take(config.eval_prompts).enumerate() {
-        let sampling = SamplingParams { seed: config.seed.wrapping_add(i as u64), ..config.sampling.clone() };
-        let params = GenerateParams { n: config.samples, max_tokens: config.eval_tokens, min_tokens: 0, sampling, raw: false };
-        let mut run = Generation::start_with(lm, policy, &held.prompt, &params).await.map_err(engine)?;
-        let prompt_ids = run.prompt_ids().to_vec();
-        while !run.is_done() {
-            run.step().await.map_err(engine)?;
-        }
-        let continuations = run.into_continuations();
-        let texts: Vec<&str> = continuations.iter().map(|c| c.text.as_str()).collect();
-        let mut with_prompt = vec![held.prompt.as_str()];
-        with_prompt.extend(&texts);
-        let vectors = embedder.embed(&with_prompt).await.map_err(engine)?.vectors;
-        semantic.push(mean_offdiagonal(&DistanceMatrix::cosine(&widen(&vectors[1..]))));
-        jaccard.push(mean_offdiagonal(&jaccard_distances(&texts)));
-        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x * y) as f64).sum::<f64>();
-        relevance.push(mean(vectors[1..].iter().map(|v| dot(&vectors[0], v))));
-        let ids: Vec<Vec<u32>> = continuations.into_iter().map(|c| c.token_ids).filter(|ids| !ids.is_empty()).collect();
-        let logps = mean_completion_logps(lm.model(), &prompt_ids, &ids, Adapters::Off, lm.device()).await.map_err(engine)?;
-        loglik.push(mean(logps.iter().map(|&l| l as f64)));
+    let mut prompts = Vec::new();
+    for index in 0..config.eval_prompts.min(set.heldout.len()) {
+        prompts.push(evaluate_prompt(lm, embedder, policy, set, config, index).await?);
     }
-    Ok(EvalPoint {
-        method,
-        step,
-        semantic_diversity: mean(semantic),
-        jaccard_diversity: mean(jaccard),
-        reference_loglik: mean(loglik),
-        relevance: mean(relevance),
-    })
+    Ok(EvalPoint::from_prompts(method, step, &prompts))
 }
 
 /// Runs every method of `config` on `set`; `on_event` sees progress and may stop the run

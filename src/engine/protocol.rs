@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::deviation::DistanceMatrix;
 pub use crate::core::similarity::SimilarityKind;
 pub use crate::engine::generate::{Continuation, Finish, GenerateParams};
+pub use crate::engine::experiment::EvalPoint;
 pub use crate::engine::train::{Method, StepMetrics, TrainConfig};
 
 /// Which model an event is about.
@@ -77,11 +78,51 @@ pub struct TrainSetup {
     pub pairs_per_step: usize,
     pub gap: f64,
     pub train: TrainConfig,
+    pub eval: EvalSetup,
 }
 
 impl Default for TrainSetup {
     fn default() -> Self {
-        Self { methods: vec![Method::Dpo, Method::Ddpo], pairs_per_step: 2, gap: 1.0, train: TrainConfig::default() }
+        Self {
+            methods: vec![Method::Dpo, Method::Ddpo],
+            pairs_per_step: 2,
+            gap: 1.0,
+            train: TrainConfig::default(),
+            eval: EvalSetup::default(),
+        }
+    }
+}
+
+/// How a training session scores its lanes for diversity and quality: at step 0 (the base
+/// model, shared by every lane) and every `every` steps, `samples` seeded continuations of
+/// `tokens` tokens for each of the first `prompts` held-out prompts. Small by default: in
+/// the browser one evaluation takes seconds per prompt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvalSetup {
+    /// 0 turns evaluation off.
+    pub every: usize,
+    pub prompts: usize,
+    pub samples: usize,
+    pub tokens: usize,
+}
+
+impl Default for EvalSetup {
+    fn default() -> Self {
+        Self { every: 2, prompts: 2, samples: 3, tokens: 24 }
+    }
+}
+
+impl EvalSetup {
+    /// Why these settings cannot be used, if they cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if self.every == 0 {
+            return Ok(());
+        }
+        if !(1..=8).contains(&self.prompts) || !(2..=8).contains(&self.samples) || !(1..=128).contains(&self.tokens) {
+            return Err("evaluation needs 1–8 prompts, 2–8 samples and 1–128 tokens".into());
+        }
+        Ok(())
     }
 }
 
@@ -122,6 +163,10 @@ pub enum Event {
     TrainReady { id: u64, methods: Vec<Method>, pairs: Vec<usize> },
     /// Lane `lane` of session `id` took a step on `batch`.
     TrainStep { id: u64, lane: usize, metrics: StepMetrics, batch: Vec<PairView>, millis: f64 },
+    /// Evaluating lane `lane` (`None`: the base model, step 0): `done` of `total` prompts scored.
+    TrainEvaluating { id: u64, lane: Option<usize>, done: usize, total: usize },
+    /// Lane `lane`'s evaluation (`None`: the base model, step 0 of every lane), in `millis`.
+    TrainEval { id: u64, lane: Option<usize>, point: EvalPoint, millis: f64 },
     /// Lane `lane` rejected a step (a non-finite loss or update); its state is unchanged.
     TrainRejected { id: u64, lane: usize, reason: String },
     /// Session `id` stopped running (done or paused) after `steps` steps per lane;

@@ -139,11 +139,12 @@ pub enum TrainError {
 const ADAPTER_PATHS: &str = r"\.lora\.";
 
 /// Summed and mean completion log-probs per row ([2P]: chosen rows, then rejected rows), and
-/// the chosen rows' cross-entropy over all their tokens (prompt and completion).
+/// (for ORPO/DORPO) the chosen rows' cross-entropy over all their tokens, prompt and completion,
+/// as TRL's ORPOTrainer computes it (its NLL term is over the whole chosen sequence).
 struct SequenceLogps {
     sum: Tensor<1>,
     mean: Tensor<1>,
-    chosen_nll: Tensor<1>,
+    chosen_nll: Option<Tensor<1>>,
 }
 
 async fn read(x: Tensor<1>) -> Result<Vec<f32>, TrainError> {
@@ -154,14 +155,15 @@ async fn read(x: Tensor<1>) -> Result<Vec<f32>, TrainError> {
         .map_err(|e| TrainError::Readback(format!("{e:?}")))
 }
 
-/// Log-probs of `pairs` under `model` (adapters on or off): chosen rows, then rejected rows.
-fn sequence_logps(model: &Llama, pairs: &[PairTokens], adapters: Adapters, device: &Device) -> SequenceLogps {
+/// Log-probs of `pairs` under `model` (adapters on or off): chosen rows, then rejected rows;
+/// with `nll`, also the chosen rows' cross-entropy.
+fn sequence_logps(model: &Llama, pairs: &[PairTokens], adapters: Adapters, nll: bool, device: &Device) -> SequenceLogps {
     let rows: Vec<(usize, Vec<u32>)> = pairs
         .iter()
         .map(|pair| (pair.prompt.len(), [pair.prompt.as_slice(), &pair.chosen].concat()))
         .chain(pairs.iter().map(|pair| (pair.prompt.len(), [pair.prompt.as_slice(), &pair.rejected].concat())))
         .collect();
-    row_logps(model, &rows, pairs.len(), adapters, device)
+    row_logps(model, &rows, if nll { pairs.len() } else { 0 }, adapters, device)
 }
 
 /// Mean per-token log-prob of each completion after `prompt` under `model` (quality proxy).
@@ -173,41 +175,60 @@ pub async fn mean_completion_logps(
     device: &Device,
 ) -> Result<Vec<f32>, TrainError> {
     let rows: Vec<(usize, Vec<u32>)> = completions.iter().map(|c| (prompt.len(), [prompt, c.as_slice()].concat())).collect();
-    read(row_logps(model, &rows, rows.len(), adapters, device).mean).await
+    read(row_logps(model, &rows, 0, adapters, device).mean).await
 }
 
-/// Log-probs of `rows` = (prompt length, prompt + completion ids); the cross-entropy is over the
-/// first `nll_rows` rows.
+/// Log-probs of `rows` = (prompt length, prompt + completion ids); the cross-entropy is over
+/// every token of the first `nll_rows` rows (none when 0).
+///
+/// The vocabulary head (576 × 49,152) and its log-softmax are the costliest part of a step,
+/// so they run only on the positions a loss reads: completion tokens, plus the NLL rows' prompt
+/// tokens, never padding. Per-row sums are then a product with a 0/1 selection matrix.
 fn row_logps(model: &Llama, rows: &[(usize, Vec<u32>)], nll_rows: usize, adapters: Adapters, device: &Device) -> SequenceLogps {
-    let p = nll_rows;
     // Position t reads token t and predicts token t + 1; rows are padded on the right.
     let t = rows.iter().map(|(_, ids)| ids.len() - 1).max().unwrap_or(1);
     let r = rows.len();
-    let (mut ids, mut targets) = (vec![0i64; r * t], vec![0i64; r * t]);
-    let (mut completion, mut all) = (vec![0f32; r * t], vec![0f32; r * t]);
+    let mut ids = vec![0i64; r * t];
+    let (mut picked, mut targets) = (Vec::new(), Vec::new());
+    // Which picked positions are a row's completion, and which count in the NLL.
+    let (mut completion, mut in_nll) = (Vec::new(), Vec::new());
     for (row, (prompt_len, seq)) in rows.iter().enumerate() {
         for pos in 0..seq.len() - 1 {
             ids[row * t + pos] = seq[pos] as i64;
-            targets[row * t + pos] = seq[pos + 1] as i64;
-            all[row * t + pos] = 1.0;
-            if pos + 1 >= *prompt_len {
-                completion[row * t + pos] = 1.0;
+            let is_completion = pos + 1 >= *prompt_len;
+            if is_completion || row < nll_rows {
+                picked.push((row * t + pos) as i64);
+                targets.push(seq[pos + 1] as i64);
+                completion.push((row, is_completion));
+                in_nll.push(row < nll_rows);
             }
         }
     }
+    let n = picked.len();
+    let mut select = vec![0f32; r * n];
+    for (k, &(row, is_completion)) in completion.iter().enumerate() {
+        if is_completion {
+            select[row * n + k] = 1.0;
+        }
+    }
+    let counts: Vec<f32> = (0..r).map(|row| select[row * n..(row + 1) * n].iter().sum()).collect();
     let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [r, t]), device);
-    let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [r * t, 1]), device);
-    let completion = Tensor::<2>::from_data(TensorData::new(completion, [r, t]), device);
-    let all = Tensor::<2>::from_data(TensorData::new(all, [r, t]), device);
+    let picked = Tensor::<1, Int>::from_data(TensorData::new(picked, [n]), device);
+    let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [n, 1]), device);
+    let select = Tensor::<2>::from_data(TensorData::new(select, [r, n]), device);
+    let count = Tensor::<1>::from_data(TensorData::new(counts, [r]), device);
     let hidden = model.forward(ids, &mut KvCache::default(), None, adapters);
     let [_, _, width] = hidden.dims();
-    let logits = model.logits(hidden.reshape([r * t, width]));
-    let token_logp = log_softmax(logits, 1).gather(1, targets).reshape([r, t]);
-    let sum = (token_logp.clone() * completion.clone()).sum_dim(1).reshape([r]);
-    let count = completion.sum_dim(1).reshape([r]);
+    let hidden = hidden.reshape([r * t, width]).select(0, picked);
+    let token_logp = log_softmax(model.logits(hidden), 1).gather(1, targets); // [n, 1]
+    let sum = select.matmul(token_logp.clone()).reshape([r]);
     let mean = sum.clone() / count;
-    let chosen_all = all.narrow(0, 0, p);
-    let chosen_nll = (token_logp.narrow(0, 0, p) * chosen_all.clone()).sum().neg() / chosen_all.sum();
+    let chosen_nll = (nll_rows > 0).then(|| {
+        let weights: Vec<f32> = in_nll.iter().map(|&x| if x { 1.0 } else { 0.0 }).collect();
+        let tokens = weights.iter().sum::<f32>();
+        let weights = Tensor::<2>::from_data(TensorData::new(weights, [1, n]), device);
+        weights.matmul(token_logp).reshape([1]).neg().div_scalar(tokens)
+    });
     SequenceLogps { sum, mean, chosen_nll }
 }
 
@@ -258,7 +279,7 @@ impl Trainer {
         let missing: Vec<PairTokens> = pairs.iter().filter(|p| !self.reference.contains_key(&p.key)).cloned().collect();
         if !missing.is_empty() {
             let model = self.model.valid();
-            let logps = sequence_logps(&model, &missing, Adapters::Off, &self.device.clone().inner());
+            let logps = sequence_logps(&model, &missing, Adapters::Off, false, &self.device.clone().inner());
             let sums = read(logps.sum).await?;
             for (i, pair) in missing.iter().enumerate() {
                 self.reference.insert(pair.key, (sums[i], sums[missing.len() + i]));
@@ -305,10 +326,10 @@ impl Trainer {
         let weights: Vec<f32> = pairs.iter().map(|p| if self.method.weighted() { p.weight as f32 } else { 1.0 }).collect();
         let weight = Tensor::<1>::from_data(TensorData::new(weights, [n]), &self.device);
         let reference = if self.method.odds_ratio() { Vec::new() } else { self.reference(pairs).await? };
-        let logps = sequence_logps(&self.model, pairs, Adapters::On, &self.device);
+        let logps = sequence_logps(&self.model, pairs, Adapters::On, self.method.odds_ratio(), &self.device);
         Ok(if self.method.odds_ratio() {
             let (mc, mr) = (logps.mean.clone().narrow(0, 0, n), logps.mean.narrow(0, n, n));
-            dorpo_loss(mc, mr, weight, logps.chosen_nll, self.config.lambda)
+            dorpo_loss(mc, mr, weight, logps.chosen_nll.expect("asked for above"), self.config.lambda)
         } else {
             let column = |first: bool| -> Vec<f32> { reference.iter().map(|r| if first { r.0 } else { r.1 }).collect() };
             let rc = Tensor::<1>::from_data(TensorData::new(column(true), [n]), &self.device);

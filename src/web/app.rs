@@ -160,13 +160,30 @@ pub fn App() -> impl IntoView {
         }),
         Event::TrainReady { id, methods, pairs } => training.update(|t| {
             if t.id == Some(id) {
-                t.busy = false;
-                t.lanes = methods
-                    .into_iter()
-                    .zip(pairs)
-                    .map(|(method, pairs)| LaneView { method, pairs, rows: Vec::new(), batch: Vec::new(), rejected: None, millis: 0.0 })
-                    .collect();
-                t.status = "Ready: press Step or Run.".into();
+                t.lanes = methods.into_iter().zip(pairs).map(|(method, pairs)| LaneView::new(method, pairs)).collect();
+                t.status = "Lanes ready.".into();
+            }
+        }),
+        Event::TrainEvaluating { id, lane, done, total } => training.update(|t| {
+            if t.id == Some(id) {
+                let name = lane.and_then(|i| t.lanes.get(i)).map_or("the base model".to_string(), |l| l.method.name().to_uppercase());
+                t.status = format!("Scoring {name} for diversity and quality: prompt {} of {total}…", done + 1);
+                t.progress = Some((done, total));
+            }
+        }),
+        Event::TrainEval { id, lane, point, millis } => training.update(|t| {
+            if t.id == Some(id) {
+                t.progress = None;
+                match lane {
+                    // The base model is every lane's step 0.
+                    None => t.lanes.iter_mut().for_each(|l| l.evals.push(point.clone())),
+                    Some(i) => {
+                        if let Some(l) = t.lanes.get_mut(i) {
+                            l.evals.push(point);
+                            l.eval_millis = millis;
+                        }
+                    }
+                }
             }
         }),
         Event::TrainStep { id, lane, metrics, batch, millis } => training.update(|t| {
@@ -190,7 +207,12 @@ pub fn App() -> impl IntoView {
         Event::TrainIdle { id, steps, paused, memory_bytes } => training.update(|t| {
             if t.id == Some(id) {
                 t.busy = false;
-                let how = if paused { format!("Paused after {steps} steps per lane") } else { format!("{steps} steps per lane done") };
+                t.progress = None;
+                let how = match (steps, paused) {
+                    (0, false) => "Ready: press Step or Run".to_string(),
+                    (_, true) => format!("Paused after {steps} steps per lane"),
+                    _ => format!("{steps} steps per lane done"),
+                };
                 t.status = format!("{how}; worker memory {:.0} MB.", memory_bytes / 1e6);
             }
         }),
@@ -219,6 +241,7 @@ pub fn App() -> impl IntoView {
                 if id.is_some() && t.id == id {
                     for_generation = true;
                     t.busy = false;
+                    t.progress = None;
                     t.status = format!("Error: {message}");
                 }
             });
@@ -280,7 +303,12 @@ pub fn App() -> impl IntoView {
         match action {
             TrainAction::SetUp(setup) => {
                 let id = bridge.send_new(|id| Request::TrainStart { id, setup });
-                training.set(TrainView { id: Some(id), lanes: Vec::new(), busy: true, status: "Setting up: loading the models and embedding the toy set…".into() });
+                training.set(TrainView {
+                    id: Some(id),
+                    busy: true,
+                    status: "Setting up: loading the models and embedding the toy set…".into(),
+                    ..Default::default()
+                });
             }
             TrainAction::Run(steps) => {
                 if let Some(id) = training.with_untracked(|t| t.id) {

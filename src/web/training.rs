@@ -8,7 +8,7 @@ use gloo_timers::future::TimeoutFuture;
 
 use crate::core::dataset::PreferenceSet;
 use crate::engine::embed::Embedder;
-use crate::engine::experiment::{ExperimentConfig, PreparedPair, analyse, batch, prepare_pairs};
+use crate::engine::experiment::{EvalPoint, ExperimentConfig, PreparedPair, analyse, batch, evaluate_prompt, prepare_pairs};
 use crate::engine::generate::LanguageModel;
 use crate::engine::protocol::{Event, PairView, TrainSetup};
 use crate::engine::train::{StepOutcome, Trainer};
@@ -27,6 +27,10 @@ struct Session {
     id: u64,
     setup: TrainSetup,
     set: PreferenceSet,
+    lm: Rc<LanguageModel>,
+    embedder: Rc<Embedder>,
+    /// The evaluation's settings, in the engine's terms.
+    eval: ExperimentConfig,
     lanes: Vec<Lane>,
     steps: usize,
 }
@@ -65,8 +69,14 @@ impl Training {
                 Ok(session) => {
                     let methods = session.lanes.iter().map(|l| l.trainer.method()).collect();
                     let pairs = session.lanes.iter().map(|l| l.pairs.len()).collect();
-                    *this.session.borrow_mut() = Some(session);
                     post(&Event::TrainReady { id, methods, pairs });
+                    // Step 0: the base model, which every lane starts from.
+                    let scored = if session.setup.eval.every > 0 { evaluate(&session, None).await } else { Ok(()) };
+                    *this.session.borrow_mut() = Some(session);
+                    match scored {
+                        Ok(()) => post(&Event::TrainIdle { id, steps: 0, paused: false, memory_bytes: super::generation::wasm_memory() }),
+                        Err(message) => post(&Event::Error { id: Some(id), message }),
+                    }
                 }
                 Err(message) => post(&Event::Error { id: Some(id), message }),
             }
@@ -78,18 +88,26 @@ impl Training {
         if setup.methods.is_empty() || setup.pairs_per_step == 0 {
             return Err("choose at least one method and one pair per step".into());
         }
+        setup.eval.check()?;
         let embedder = self.embedder.borrow().clone().ok_or("the embedding model is still loading; try again in a moment")?;
         let lm: Rc<LanguageModel> = self.generator.model().await?;
         let set = PreferenceSet::from_json(&super::fetch::text(DATA).await?).map_err(|e| format!("{DATA}: {e}"))?;
         let analysis = analyse(&embedder, &set).await.map_err(|e| e.to_string())?;
-        let config = ExperimentConfig { seed: setup.train.seed, gap: setup.gap, ..Default::default() };
+        let config = ExperimentConfig {
+            seed: setup.train.seed,
+            gap: setup.gap,
+            eval_prompts: setup.eval.prompts.min(set.heldout.len()),
+            samples: setup.eval.samples,
+            eval_tokens: setup.eval.tokens,
+            ..Default::default()
+        };
         let mut lanes = Vec::with_capacity(setup.methods.len());
         for &method in &setup.methods {
             let pairs = prepare_pairs(&lm, &set, &analysis, method, &config).map_err(|e| e.to_string())?;
             let trainer = Trainer::new(lm.model(), method, setup.train.clone(), lm.device());
             lanes.push(Lane { trainer, pairs });
         }
-        Ok(Session { id, setup, set, lanes, steps: 0 })
+        Ok(Session { id, setup, set, lm, embedder, eval: config, lanes, steps: 0 })
     }
 
     /// Runs `steps` more steps on every lane of session `id`, as a task.
@@ -151,6 +169,12 @@ impl Training {
                 }
             }
             session.steps = step;
+            let every = session.setup.eval.every;
+            if every > 0 && step % every == 0 {
+                for lane in 0..session.lanes.len() {
+                    evaluate(session, Some(lane)).await?;
+                }
+            }
         }
         Ok(())
     }
@@ -161,4 +185,25 @@ impl Training {
             self.pause.set(true);
         }
     }
+}
+
+/// Scores lane `lane`'s policy (`None`: the base model) on the held-out prompts, a prompt at a
+/// time with a yield between, reporting progress and then the point.
+async fn evaluate(session: &Session, lane: Option<usize>) -> Result<(), String> {
+    let (id, config) = (session.id, &session.eval);
+    let trained = lane.map(|i| session.lanes[i].trainer.policy());
+    let policy = trained.as_ref().unwrap_or(session.lm.model());
+    let started = now();
+    let total = config.eval_prompts;
+    let mut scores = Vec::with_capacity(total);
+    for index in 0..total {
+        post(&Event::TrainEvaluating { id, lane, done: index, total });
+        TimeoutFuture::new(0).await;
+        let prompt = evaluate_prompt(&session.lm, &session.embedder, &policy, &session.set, config, index).await;
+        scores.push(prompt.map_err(|e| e.to_string())?);
+    }
+    let method = lane.map(|i| session.lanes[i].trainer.method());
+    let point = EvalPoint::from_prompts(method, session.steps, &scores);
+    post(&Event::TrainEval { id, lane, point, millis: now() - started });
+    Ok(())
 }

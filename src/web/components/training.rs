@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use crate::engine::protocol::{Method, PairView, StepMetrics, TrainConfig, TrainSetup};
+use crate::engine::protocol::{EvalPoint, EvalSetup, Method, PairView, StepMetrics, TrainConfig, TrainSetup};
 
 /// One method's lane as the page shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -11,6 +11,15 @@ pub struct LaneView {
     pub batch: Vec<PairView>,
     pub rejected: Option<String>,
     pub millis: f64,
+    /// Diversity and quality, from step 0 (the base model) on.
+    pub evals: Vec<EvalPoint>,
+    pub eval_millis: f64,
+}
+
+impl LaneView {
+    pub fn new(method: Method, pairs: usize) -> Self {
+        Self { method, pairs, rows: Vec::new(), batch: Vec::new(), rejected: None, millis: 0.0, evals: Vec::new(), eval_millis: 0.0 }
+    }
 }
 
 /// The training session the page shows.
@@ -21,6 +30,8 @@ pub struct TrainView {
     /// A request is in flight (set-up or steps).
     pub busy: bool,
     pub status: String,
+    /// Prompts scored of the evaluation in progress.
+    pub progress: Option<(usize, usize)>,
 }
 
 /// What the panel asks the app to send.
@@ -50,6 +61,24 @@ fn lane_view(lane: LaneView, beta: f64, lambda: f64) -> impl IntoView {
     let losses: Vec<f64> = lane.rows.iter().map(|r| r.loss).collect();
     let margins: Vec<f64> = lane.rows.iter().map(|r| r.rewards_margins).collect();
     let last = lane.rows.last().cloned();
+    let diversity: Vec<f64> = lane.evals.iter().map(|e| e.semantic_diversity).collect();
+    let loglik: Vec<f64> = lane.evals.iter().map(|e| e.reference_loglik).collect();
+    let evals = lane
+        .evals
+        .iter()
+        .rev()
+        .map(|e| {
+            view! {
+                <tr data-testid="eval-row">
+                    <td>{e.step}</td>
+                    <td data-testid="eval-semantic">{format!("{:.3}", e.semantic_diversity)}</td>
+                    <td>{format!("{:.3}", e.jaccard_diversity)}</td>
+                    <td data-testid="eval-loglik">{format!("{:.2}", e.reference_loglik)}</td>
+                    <td>{format!("{:.3}", e.relevance)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
     let rows = lane
         .rows
         .iter()
@@ -116,6 +145,27 @@ fn lane_view(lane: LaneView, beta: f64, lambda: f64) -> impl IntoView {
                 <thead><tr><th scope="col">"step"</th><th scope="col">"loss"</th><th scope="col">"margin"</th><th scope="col">"accuracy"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
+            <svg class="spark" viewBox="0 0 120 40" role="img"
+                aria-label="semantic diversity (solid) and reference log-likelihood per token (dashed) per evaluation">
+                <polyline class="spark-loss" points=sparkline(&diversity)></polyline>
+                <polyline class="spark-margin" points=sparkline(&loglik)></polyline>
+            </svg>
+            <table class="metrics">
+                <caption class="hint">
+                    "Diversity and quality of held-out continuations"
+                    {(lane.eval_millis > 0.0).then(|| format!(" (last scored in {:.1} s)", lane.eval_millis / 1000.0))}
+                </caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"step"</th>
+                        <th scope="col" title="mean pairwise cosine distance (MiniLM)">"semantic div."</th>
+                        <th scope="col" title="mean pairwise token-Jaccard distance">"Jaccard div."</th>
+                        <th scope="col" title="mean per-token log-likelihood under the base model">"ref. log-lik."</th>
+                        <th scope="col" title="mean cosine of prompt and continuation">"relevance"</th>
+                    </tr>
+                </thead>
+                <tbody>{evals}</tbody>
+            </table>
             <pre class="formula" data-testid="formula">{formula}</pre>
             <details>
                 <summary>"This step's pairs"</summary>
@@ -136,6 +186,7 @@ pub fn TrainingPanel(view_state: Signal<TrainView>, on_action: impl Fn(TrainActi
     let learning_rate = RwSignal::new(defaults.train.learning_rate);
     let seed = RwSignal::new(defaults.train.seed);
     let run_steps = RwSignal::new(5usize);
+    let eval_every = RwSignal::new(defaults.eval.every);
     let on_action = std::rc::Rc::new(on_action);
     let busy = move || view_state.with(|v| v.busy);
     let ready = move || view_state.with(|v| v.id.is_some() && !v.lanes.is_empty());
@@ -189,6 +240,7 @@ pub fn TrainingPanel(view_state: Signal<TrainView>, on_action: impl Fn(TrainActi
             seed: seed.get_untracked(),
             ..Default::default()
         },
+        eval: EvalSetup { every: eval_every.get_untracked(), ..Default::default() },
     };
     let lanes = move || {
         let (b, l) = (beta.get(), TrainConfig::default().lambda);
@@ -215,6 +267,8 @@ pub fn TrainingPanel(view_state: Signal<TrainView>, on_action: impl Fn(TrainActi
                     Box::new(move |s| s.parse().ok().filter(|v: &f64| *v > 0.0 && v.is_finite()).map(|v| learning_rate.set(v)).is_some()))}
                 {number("train-seed", "Seed", "1", Signal::derive(move || seed.get().to_string()),
                     Box::new(move |s| s.parse().ok().map(|v| seed.set(v)).is_some()))}
+                {number("train-eval", "Score diversity every N steps (0: never)", "1", Signal::derive(move || eval_every.get().to_string()),
+                    Box::new(move |s| s.parse().ok().filter(|v| *v <= 100).map(|v| eval_every.set(v)).is_some()))}
                 {number("train-n", "Run N steps", "1", Signal::derive(move || run_steps.get().to_string()),
                     Box::new(move |s| s.parse().ok().filter(|v| (1..=200).contains(v)).map(|v| run_steps.set(v)).is_some()))}
             </div>
@@ -229,6 +283,9 @@ pub fn TrainingPanel(view_state: Signal<TrainView>, on_action: impl Fn(TrainActi
                 <button type="button" data-testid="train-pause" prop:disabled=move || !busy() on:click=move |_| pause(TrainAction::Pause)>"Pause"</button>
             </div>
             <p class="hint" role="status" aria-live="polite" data-testid="train-status">{move || view_state.with(|v| v.status.clone())}</p>
+            {move || view_state.with(|v| v.progress).map(|(done, total)| view! {
+                <progress max=total.to_string() value=done.to_string() aria-label="evaluation progress"></progress>
+            })}
             <div class="lanes">{lanes}</div>
         </section>
     }

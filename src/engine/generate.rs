@@ -39,6 +39,20 @@ impl Default for GenerateParams {
     }
 }
 
+impl GenerateParams {
+    /// Why these parameters cannot be used, if they cannot (the prompt is checked on its own).
+    pub fn check(&self) -> Result<(), GenerateError> {
+        self.sampling.validate()?;
+        if !(1..=MAX_CONTINUATIONS).contains(&self.n) {
+            return Err(GenerateError::Count(self.n));
+        }
+        if !(1..=MAX_NEW_TOKENS).contains(&self.max_tokens) {
+            return Err(GenerateError::MaxTokens(self.max_tokens));
+        }
+        Ok(())
+    }
+}
+
 /// Why generation failed or was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
@@ -202,13 +216,7 @@ impl<'a> Generation<'a> {
 
     /// As [`Generation::start`], generating with `model` (e.g. a LoRA policy) and `lm`'s tokeniser.
     pub async fn start_with(lm: &'a LanguageModel, model: &'a Llama, prompt: &str, params: &GenerateParams) -> Result<Self, GenerateError> {
-        params.sampling.validate()?;
-        if !(1..=MAX_CONTINUATIONS).contains(&params.n) {
-            return Err(GenerateError::Count(params.n));
-        }
-        if !(1..=MAX_NEW_TOKENS).contains(&params.max_tokens) {
-            return Err(GenerateError::MaxTokens(params.max_tokens));
-        }
+        params.check()?;
         if prompt.trim().is_empty() {
             return Err(GenerateError::EmptyPrompt);
         }

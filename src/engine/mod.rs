@@ -4,6 +4,8 @@
 pub mod embed;
 pub mod experiment;
 pub mod generate;
+pub mod learner;
+pub mod link;
 pub mod losses;
 pub mod protocol;
 pub mod similarity;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::deviation::DistanceMatrix;
 pub use crate::core::similarity::SimilarityKind;
 pub use crate::engine::generate::{Continuation, Finish, GenerateParams};
+pub use crate::core::dataset::PreferenceSet;
 pub use crate::engine::experiment::EvalPoint;
 pub use crate::engine::train::{Method, StepMetrics, TrainConfig};
 
@@ -79,6 +80,41 @@ pub struct TrainSetup {
     pub gap: f64,
     pub train: TrainConfig,
     pub eval: EvalSetup,
+    /// The preference set to train on: `None` for the toy set (www/data/toy_prefs.json), or the
+    /// learner's own (e.g. rated continuations).
+    pub data: Option<PreferenceSet>,
+}
+
+/// Most pairs a step may take, and most steps one Run may ask for.
+pub const MAX_PAIRS_PER_STEP: usize = 8;
+pub const MAX_RUN_STEPS: usize = 200;
+
+impl TrainSetup {
+    /// Why this setup cannot be used, if it cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if self.methods.is_empty() {
+            return Err("choose at least one method".into());
+        }
+        if !(1..=MAX_PAIRS_PER_STEP).contains(&self.pairs_per_step) {
+            return Err(format!("pairs per step must be between 1 and {MAX_PAIRS_PER_STEP}"));
+        }
+        let t = &self.train;
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if !(positive(t.beta) && positive(t.lambda) && positive(t.learning_rate) && positive(t.max_grad_norm)) {
+            return Err("β, λ, the learning rate and the gradient norm must be positive numbers".into());
+        }
+        if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) || !self.gap.is_finite() {
+            return Err("the weight decay and the score gap must be finite (the decay ≥ 0)".into());
+        }
+        if !(1..=64).contains(&t.lora.rank) || !positive(t.lora.alpha) || t.lora.targets.is_empty() {
+            return Err("LoRA needs a rank of 1–64, a positive α and at least one target".into());
+        }
+        self.eval.check()?;
+        if let Some(set) = &self.data {
+            set.validate().map_err(|e| format!("the training data: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 impl Default for TrainSetup {
@@ -89,6 +125,7 @@ impl Default for TrainSetup {
             gap: 1.0,
             train: TrainConfig::default(),
             eval: EvalSetup::default(),
+            data: None,
         }
     }
 }

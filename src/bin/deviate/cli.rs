@@ -12,7 +12,7 @@ use deviate::engine::generate::GenerateParams;
 use deviate::engine::experiment::ExperimentConfig;
 use deviate::engine::train::Method;
 
-use crate::{bench, deviation, embed, experiment, generate, pairs, serve, train};
+use crate::{bench, deviation, embed, experiment, generate, link, pairs, serve, train};
 
 #[derive(Parser)]
 #[command(name = "deviate", version, about = "Deviation-weighted preference optimisation playground")]
@@ -130,6 +130,11 @@ enum Command {
         #[command(subcommand)]
         what: Bench,
     },
+    /// Share links: encode an experiment (JSON, any subset of its fields) or decode a link.
+    Link {
+        #[command(subcommand)]
+        what: Link,
+    },
     /// Serve the playground (index.html, pkg/, www/) over HTTP.
     Serve {
         /// Port on 127.0.0.1; 0 picks a free one.
@@ -200,6 +205,20 @@ struct BenchArgs {
 }
 
 #[derive(Subcommand)]
+enum Link {
+    /// Experiment JSON on stdin (or --input) to a link token; with --base, a whole address.
+    Encode {
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// The page's address, e.g. http://localhost:8000/ (prints BASE#x=TOKEN).
+        #[arg(long)]
+        base: Option<String>,
+    },
+    /// A link token or address to the experiment's JSON (every field, defaults included).
+    Decode { link: String },
+}
+
+#[derive(Subcommand)]
 enum Bench {
     /// MiniLM sentences/s at batch 1 and batch 32 (compare: bench/peer_embed.py).
     Embed {
@@ -254,6 +273,8 @@ pub fn main() -> ExitCode {
             bench::train(&c.models, &data, pairs.max(1), c.repeats.max(1), c.json)
         }
         Command::Pairs { method, seed, data, models } => pairs::run(method, seed, &data, &models),
+        Command::Link { what: Link::Encode { input, base } } => link::encode(input.as_deref(), base.as_deref()),
+        Command::Link { what: Link::Decode { link: token } } => link::decode(&token),
         Command::Serve { port, root } => serve::run(port, &root),
     };
     match result {

@@ -1,6 +1,11 @@
 // The page's entry: load the wasm and mount the Leptos app (src/web/app.rs).
 import init, { start_app } from '../pkg/deviate.js';
 
+// Offline after the first visit (sw.js); the page works without it, so a refusal is only logged.
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('sw.js').catch((error) => console.warn(`offline mode unavailable: ${error}`));
+}
+
 try {
   await init();
   start_app();

@@ -8,22 +8,16 @@ use std::rc::Rc;
 use leptos::prelude::*;
 
 use crate::core::records::responses_from_lines;
+use crate::engine::learner::{LaneSummary, LearnerData, MAX_IMPORT_BYTES, RunSummary, ratings_to_set};
+use crate::engine::link::{Experiment, MAX_RESPONSES, Section};
 use crate::engine::protocol::{BackendInfo, Event, Finish, ModelName, Request, SimilarityKind};
 
 use super::bridge::Bridge;
 use super::components::{
-    BackendBadge, DeviationBars, GeneratePanel, Heatmap, LaneView, ModelPanel, ResponsesInput, TrainAction, TrainView,
-    TrainingPanel,
+    BackendBadge, DeviationBars, GeneratePanel, Heatmap, LaneView, ModelPanel, ResponsesInput, SharePanel, TrainAction,
+    TrainView, TrainingPanel,
 };
-
-/// The prefilled example: one writing prompt's continuations, most of them retelling the same
-/// idea and one going somewhere else, which is the paper's point.
-pub const EXAMPLE: &str = "\
-The lighthouse keeper climbed the stairs at dusk and lit the lamp for the ships at sea.
-At dusk the old keeper climbed the lighthouse stairs to light the lamp for passing ships.
-Every evening the keeper lit the great lamp so the ships would find the harbour.
-The lamp had been dark for a century; tonight it lit itself, and the keeper's ghost wept with relief.
-A gull stole the keeper's sandwich, and the whole coast heard about it by morning.";
+use super::state;
 
 /// One analysis as the page shows it: the texts it was computed for, and the worker's numbers.
 #[derive(Clone, Debug, PartialEq)]
@@ -73,6 +67,8 @@ pub struct GeneratedItem {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Generated {
     pub id: Option<u64>,
+    /// The prompt the continuations answer.
+    pub prompt: String,
     pub running: bool,
     pub items: Vec<GeneratedItem>,
     pub summary: String,
@@ -93,8 +89,38 @@ impl Generated {
 
 #[component]
 pub fn App() -> impl IntoView {
-    let text = RwSignal::new(EXAMPLE.to_string());
-    let kind = RwSignal::new(SimilarityKind::Semantic);
+    let boot = state::boot();
+    let initial = boot.experiment.clone();
+    let text = RwSignal::new(initial.responses.clone());
+    let kind = RwSignal::new(initial.similarity);
+    let prompt = RwSignal::new(initial.prompt.clone());
+    let gen_params = RwSignal::new(initial.generate.clone());
+    let setup = RwSignal::new(initial.train.clone());
+    let run_steps = RwSignal::new(initial.run_steps);
+    let learner = RwSignal::new(boot.learner);
+    let link_error = RwSignal::new(boot.link_error);
+    let storage_error = RwSignal::new(boot.storage_error);
+    let (hide, panel) = (initial.hide.clone(), initial.panel);
+    // The learner's ratings as training data; a link's own data until there are some.
+    let link_data = initial.train.data.clone();
+    let custom = Memo::new(move |_| learner.with(|l| ratings_to_set(&l.ratings)).or_else(|| link_data.clone()));
+    let experiment = Memo::new(move |_| Experiment {
+        prompt: prompt.get(),
+        generate: gen_params.get(),
+        responses: text.get(),
+        similarity: kind.get(),
+        train: setup.get(),
+        run_steps: run_steps.get(),
+        panel,
+        hide: hide.clone(),
+    });
+    // The address follows the state, and the learner's data is saved, on every change.
+    Effect::new(move |_| {
+        let e = experiment.get();
+        state::set_address(&e.encode());
+        let data = learner.with(|l| LearnerData { experiment: e, ..l.clone() });
+        storage_error.set(state::save(&data).err());
+    });
     let backend = RwSignal::new(None::<BackendInfo>);
     let model = RwSignal::new(ModelState::Loading(Vec::new()));
     let lm = RwSignal::new(ModelState::Idle);
@@ -206,6 +232,20 @@ pub fn App() -> impl IntoView {
         }),
         Event::TrainIdle { id, steps, paused, memory_bytes } => training.update(|t| {
             if t.id == Some(id) {
+                if steps > 0 {
+                    let lanes = t
+                        .lanes
+                        .iter()
+                        .filter_map(|l| {
+                            let last = l.rows.last()?;
+                            let (loss, margin, accuracy) = (last.loss, last.rewards_margins, last.rewards_accuracies);
+                            Some(LaneSummary { method: l.method, loss, margin, accuracy, eval: l.evals.last().cloned() })
+                        })
+                        .collect();
+                    let (seed, data) = setup.with_untracked(|s| (s.train.seed, if s.data.is_some() { "ratings" } else { "toy" }));
+                    let run = RunSummary { ended: state::now_iso(), steps, seed, data: data.into(), lanes };
+                    learner.update(|l| l.record(run));
+                }
                 t.busy = false;
                 t.progress = None;
                 let how = match (steps, paused) {
@@ -266,17 +306,27 @@ pub fn App() -> impl IntoView {
         if chosen.needs_embedder() && !model_ready.get() { SimilarityKind::Jaccard } else { chosen }
     });
     let analysis_bridge = bridge.clone();
+    let analysis_sent = sent.clone();
     Effect::new(move |_| {
         let texts = responses_from_lines(&text.get());
         let similarity = effective.get();
-        if texts.len() < 2 {
-            status.set("Enter at least two responses, one per line.".into());
+        let refused = if texts.len() < 2 {
+            Some("Enter at least two responses, one per line.".to_string())
+        } else if texts.len() > MAX_RESPONSES {
+            Some(format!("{} responses: the page analyses at most {MAX_RESPONSES}; remove some.", texts.len()))
+        } else {
+            None
+        };
+        if let Some(message) = refused {
+            // Answers still on their way are for texts no longer there.
+            analysis_sent.borrow_mut().clear();
+            status.set(message);
             return;
         }
         if let Some(bridge) = &analysis_bridge {
             let kept = texts.clone();
             let id = bridge.request(|id| Request::Analyze { id, similarity, texts });
-            sent.borrow_mut().insert(id, kept);
+            analysis_sent.borrow_mut().insert(id, kept);
         }
     });
     let cache_bridge = bridge.clone();
@@ -288,10 +338,11 @@ pub fn App() -> impl IntoView {
     let generate_bridge = bridge.clone();
     let generate = move |prompt: String, params: crate::engine::protocol::GenerateParams| {
         let Some(bridge) = &generate_bridge else { return };
-        let n = params.n;
+        let (n, asked) = (params.n, prompt.clone());
         let id = bridge.send_new(|id| Request::Generate { id, prompt, params });
         generated.set(Generated {
             id: Some(id),
+            prompt: asked,
             running: true,
             items: vec![GeneratedItem::default(); n],
             summary: "Starting…".into(),
@@ -333,6 +384,57 @@ pub fn App() -> impl IntoView {
         }
     };
 
+    let rate = move |asked: String, text: String, score: Option<u8>| {
+        let mut result = Ok(());
+        learner.update(|l| result = l.rate(&asked, &text, score));
+        if let Err(message) = result {
+            storage_error.set(Some(message));
+        }
+    };
+    let export = move || {
+        let data = learner.with_untracked(|l| LearnerData { experiment: experiment.get_untracked(), ..l.clone() });
+        if let Err(message) = state::download("deviate-data.json", &data.to_json()) {
+            storage_error.set(Some(format!("Export failed: {message}")));
+        }
+    };
+    let import = move |file: web_sys::File| {
+        if file.size() > MAX_IMPORT_BYTES as f64 {
+            storage_error.set(Some(format!(
+                "Import refused: {} is {:.1} MB; an export is at most {} MB.",
+                file.name(),
+                file.size() / 1e6,
+                MAX_IMPORT_BYTES / (1024 * 1024)
+            )));
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            let read = gloo_file::futures::read_as_text(&gloo_file::File::from(file)).await;
+            let parsed = read.map_err(|e| e.to_string()).and_then(|json| LearnerData::from_json(&json));
+            match parsed {
+                // The components read their fields once, so the page restarts on the imported state.
+                Ok(data) => match state::save(&data) {
+                    Ok(()) => {
+                        state::set_address(&data.experiment.encode());
+                        let _ = web_sys::window().map(|w| w.location().reload());
+                    }
+                    Err(message) => storage_error.set(Some(message)),
+                },
+                Err(message) => storage_error.set(Some(format!("Import refused: {message}"))),
+            }
+        });
+    };
+    let clear = move || learner.update(|l| *l = LearnerData { experiment: l.experiment.clone(), ..Default::default() });
+    let shown_section = move |section: Section| !initial.hide.contains(&section);
+    // A link pasted into the address bar of the open page changes only the hash: start over on it.
+    let _ = window_event_listener(leptos::ev::hashchange, move |_| {
+        if state::hash_token() != Some(experiment.get_untracked().encode()) {
+            let _ = web_sys::window().map(|w| w.location().reload());
+        }
+    });
+    if let Some(section) = panel {
+        request_animation_frame(move || state::scroll_to(&format!("{}-heading", section.name())));
+    }
+
     view! {
         <header class="top">
             <h1>"Deviate"</h1>
@@ -341,13 +443,35 @@ pub fn App() -> impl IntoView {
             </p>
             <BackendBadge backend=backend.into() />
         </header>
+        {move || link_error.get().map(|message| view! {
+            <div class="notice error" role="alert" data-testid="link-error">
+                <p>{message}</p>
+                <button type="button" on:click=move |_| link_error.set(None)>"Dismiss"</button>
+            </div>
+        })}
+        {move || storage_error.get().map(|message| view! {
+            <div class="notice error" role="alert" data-testid="storage-error">
+                <p>{message}</p>
+                <button type="button" on:click=move |_| storage_error.set(None)>"Dismiss"</button>
+            </div>
+        })}
         <main class="panels">
-            <GeneratePanel lm=lm.into() generated=generated.into() on_generate=generate on_stop=stop />
-            <ResponsesInput text=text />
-            <DeviationBars shown=shown.into() kind=kind effective=effective.into() />
-            <Heatmap shown=shown.into() />
-            <ModelPanel model=model.into() note=cache_note.into() on_clear=clear_cache />
-            <TrainingPanel view_state=training.into() on_action=train />
+            {shown_section(Section::Generate).then(|| view! {
+                <GeneratePanel lm=lm.into() generated=generated.into() prompt=prompt params=gen_params
+                    ratings=Signal::derive(move || learner.with(|l| l.ratings.clone())) on_rate=rate
+                    on_generate=generate on_stop=stop />
+            })}
+            {shown_section(Section::Responses).then(|| view! { <ResponsesInput text=text /> })}
+            {shown_section(Section::Deviation).then(|| view! { <DeviationBars shown=shown.into() kind=kind effective=effective.into() /> })}
+            {shown_section(Section::Heatmap).then(|| view! { <Heatmap shown=shown.into() /> })}
+            {shown_section(Section::Model).then(|| view! { <ModelPanel model=model.into() note=cache_note.into() on_clear=clear_cache /> })}
+            {shown_section(Section::Training).then(|| view! {
+                <TrainingPanel view_state=training.into() setup=setup run_steps=run_steps custom=custom.into() on_action=train />
+            })}
+            {shown_section(Section::Share).then(|| view! {
+                <SharePanel experiment=experiment.into() learner=learner.into() on_export=export on_import=import on_clear=clear
+                    on_unrate=move |asked, text| rate(asked, text, None) />
+            })}
         </main>
         <p class="status" role="status" aria-live="polite" data-testid="status">{move || status.get()}</p>
     }

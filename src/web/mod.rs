@@ -8,6 +8,7 @@ mod bridge;
 mod components;
 mod fetch;
 mod generation;
+mod state;
 mod training;
 mod worker;
 

@@ -84,14 +84,17 @@ impl Training {
         });
     }
 
-    async fn set_up(&self, id: u64, setup: TrainSetup) -> Result<Session, String> {
-        if setup.methods.is_empty() || setup.pairs_per_step == 0 {
-            return Err("choose at least one method and one pair per step".into());
-        }
-        setup.eval.check()?;
+    async fn set_up(&self, id: u64, mut setup: TrainSetup) -> Result<Session, String> {
+        setup.check()?;
         let embedder = self.embedder.borrow().clone().ok_or("the embedding model is still loading; try again in a moment")?;
         let lm: Rc<LanguageModel> = self.generator.model().await?;
-        let set = PreferenceSet::from_json(&super::fetch::text(DATA).await?).map_err(|e| format!("{DATA}: {e}"))?;
+        let set = match &setup.data {
+            Some(set) => set.clone(),
+            None => PreferenceSet::from_json(&super::fetch::text(DATA).await?).map_err(|e| format!("{DATA}: {e}"))?,
+        };
+        if set.heldout.is_empty() {
+            setup.eval.every = 0; // nothing to score on
+        }
         let analysis = analyse(&embedder, &set).await.map_err(|e| e.to_string())?;
         let config = ExperimentConfig {
             seed: setup.train.seed,

@@ -3,10 +3,8 @@ use leptos::prelude::*;
 use crate::core::sampling::SamplingParams;
 use crate::engine::generate::{GenerateParams, MAX_CONTINUATIONS, MAX_NEW_TOKENS};
 use crate::engine::protocol::Finish;
+use crate::engine::learner::{MAX_SCORE, Rating};
 use crate::web::app::{Generated, ModelState};
-
-/// The default writing prompt.
-pub const EXAMPLE_PROMPT: &str = "Write a short story about a lighthouse keeper who finds a letter in a bottle.";
 
 /// One labelled number input bound to `value`; `parse` turns the field's text into a value or
 /// `None` (the field then keeps the last good value and is marked invalid).
@@ -46,37 +44,48 @@ fn number_field<T: Clone + Send + Sync + ToString + 'static>(
 pub fn GeneratePanel(
     lm: Signal<ModelState>,
     generated: Signal<Generated>,
+    /// The prompt and the parameters, shared with the share link.
+    prompt: RwSignal<String>,
+    params: RwSignal<GenerateParams>,
+    ratings: Signal<Vec<Rating>>,
+    /// The learner scored (or, with `None`, unscored) a finished continuation of `prompt`.
+    on_rate: impl Fn(String, String, Option<u8>) + Send + Sync + 'static,
     on_generate: impl Fn(String, GenerateParams) + 'static,
     on_stop: impl Fn() + 'static,
 ) -> impl IntoView {
-    let defaults = GenerateParams::default();
-    let prompt = RwSignal::new(EXAMPLE_PROMPT.to_string());
-    let n = RwSignal::new(defaults.n);
-    let max_tokens = RwSignal::new(defaults.max_tokens);
-    let temperature = RwSignal::new(defaults.sampling.temperature);
-    let top_k = RwSignal::new(defaults.sampling.top_k);
-    let top_p = RwSignal::new(defaults.sampling.top_p);
-    let repetition_penalty = RwSignal::new(defaults.sampling.repetition_penalty);
-    let seed = RwSignal::new(defaults.sampling.seed);
+    let initial = params.get_untracked();
+    let n = RwSignal::new(initial.n);
+    let max_tokens = RwSignal::new(initial.max_tokens);
+    let temperature = RwSignal::new(initial.sampling.temperature);
+    let top_k = RwSignal::new(initial.sampling.top_k);
+    let top_p = RwSignal::new(initial.sampling.top_p);
+    let repetition_penalty = RwSignal::new(initial.sampling.repetition_penalty);
+    let seed = RwSignal::new(initial.sampling.seed);
     let running = move || generated.with(|g| g.running);
+    let assembled = move || GenerateParams {
+        n: n.get(),
+        max_tokens: max_tokens.get(),
+        sampling: SamplingParams {
+            temperature: temperature.get(),
+            top_k: top_k.get(),
+            top_p: top_p.get(),
+            repetition_penalty: repetition_penalty.get(),
+            seed: seed.get(),
+        },
+        ..initial.clone()
+    };
+    Effect::new(move |_| {
+        let next = assembled();
+        if params.with_untracked(|p| *p != next) {
+            params.set(next);
+        }
+    });
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let params = GenerateParams {
-            n: n.get_untracked(),
-            max_tokens: max_tokens.get_untracked(),
-            min_tokens: 0,
-            raw: false,
-            sampling: SamplingParams {
-                temperature: temperature.get_untracked(),
-                top_k: top_k.get_untracked(),
-                top_p: top_p.get_untracked(),
-                repetition_penalty: repetition_penalty.get_untracked(),
-                seed: seed.get_untracked(),
-            },
-        };
-        on_generate(prompt.get_untracked(), params);
+        on_generate(prompt.get_untracked(), params.get_untracked());
     };
+    let on_rate = std::sync::Arc::new(on_rate);
 
     let lm_state = move || match lm.get() {
         ModelState::Idle => "SmolLM2-135M-Instruct loads on the first Generate (98 MB once, then cached).".to_string(),
@@ -109,16 +118,32 @@ pub fn GeneratePanel(
         generated.with(|g| {
             g.items
                 .iter()
-                .map(|item| {
+                .enumerate()
+                .map(|(index, item)| {
                     let state = match item.finish {
                         None => "running",
                         Some(Finish::Stop) => "stop",
                         Some(Finish::Length) => "length",
                         Some(Finish::Cancelled) => "cancelled",
                     };
+                    let rating = (item.finish.is_some() && !item.text.trim().is_empty()).then(|| {
+                        let (asked, text) = (g.prompt.clone(), item.text.clone());
+                        let score = ratings.with(|r| r.iter().find(|r| r.prompt == asked && r.text == text).map(|r| r.score));
+                        let on_rate = on_rate.clone();
+                        let label = format!("Rate continuation {} (1 = worst, {MAX_SCORE} = best)", index + 1);
+                        view! {
+                            <select class="rate" data-testid="rate" aria-label=label
+                                on:change=move |ev| on_rate(asked.clone(), text.clone(), event_target_value(&ev).parse().ok())>
+                                <option value="" selected=score.is_none()>"rate…"</option>
+                                {(1..=MAX_SCORE).map(|v| view! { <option value=v.to_string() selected=score == Some(v)>{format!("{v} ★")}</option> }).collect_view()}
+                            </select>
+                        }
+                    });
                     view! {
                         <li data-testid="continuation" data-finish=state>
                             <span class="cont-text">{item.text.clone()}</span>
+                            " "
+                            {rating}
                         </li>
                     }
                 })

@@ -6,6 +6,7 @@ mod generate;
 mod heatmap;
 mod model;
 mod responses;
+mod share;
 mod training;
 
 pub use badge::BackendBadge;
@@ -14,4 +15,5 @@ pub use generate::GeneratePanel;
 pub use heatmap::Heatmap;
 pub use model::ModelPanel;
 pub use responses::ResponsesInput;
+pub use share::SharePanel;
 pub use training::{LaneView, TrainAction, TrainView, TrainingPanel};

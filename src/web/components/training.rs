@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use crate::engine::protocol::{EvalPoint, EvalSetup, Method, PairView, StepMetrics, TrainConfig, TrainSetup};
+use crate::engine::protocol::{EvalPoint, EvalSetup, Method, PairView, PreferenceSet, StepMetrics, TrainConfig, TrainSetup};
 
 /// One method's lane as the page shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -178,15 +178,37 @@ fn lane_view(lane: LaneView, beta: f64, lambda: f64) -> impl IntoView {
 /// The Training panel: method lanes side by side on the toy preference set, with Set up / Step /
 /// Run N / Pause, live metrics, the batch's pairs and weights, and the formula with its numbers.
 #[component]
-pub fn TrainingPanel(view_state: Signal<TrainView>, on_action: impl Fn(TrainAction) + 'static) -> impl IntoView {
-    let defaults = TrainSetup::default();
-    let chosen = RwSignal::new(defaults.methods.clone());
-    let pairs_per_step = RwSignal::new(defaults.pairs_per_step);
-    let beta = RwSignal::new(defaults.train.beta);
-    let learning_rate = RwSignal::new(defaults.train.learning_rate);
-    let seed = RwSignal::new(defaults.train.seed);
-    let run_steps = RwSignal::new(5usize);
-    let eval_every = RwSignal::new(defaults.eval.every);
+pub fn TrainingPanel(
+    view_state: Signal<TrainView>,
+    /// The setup and steps per run, shared with the share link.
+    setup: RwSignal<TrainSetup>,
+    run_steps: RwSignal<usize>,
+    /// The learner's rated continuations as a preference set (`None` until a prompt has two
+    /// continuations rated differently).
+    custom: Signal<Option<PreferenceSet>>,
+    on_action: impl Fn(TrainAction) + 'static,
+) -> impl IntoView {
+    let initial = setup.get_untracked();
+    let chosen = RwSignal::new(initial.methods.clone());
+    let pairs_per_step = RwSignal::new(initial.pairs_per_step);
+    let beta = RwSignal::new(initial.train.beta);
+    let learning_rate = RwSignal::new(initial.train.learning_rate);
+    let seed = RwSignal::new(initial.train.seed);
+    let eval_every = RwSignal::new(initial.eval.every);
+    let mine = RwSignal::new(initial.data.is_some());
+    Effect::new(move |_| {
+        let next = TrainSetup {
+            methods: chosen.get(),
+            pairs_per_step: pairs_per_step.get(),
+            train: TrainConfig { beta: beta.get(), learning_rate: learning_rate.get(), seed: seed.get(), ..initial.train.clone() },
+            eval: EvalSetup { every: eval_every.get(), ..initial.eval.clone() },
+            data: if mine.get() { custom.get() } else { None },
+            ..initial.clone()
+        };
+        if setup.with_untracked(|s| *s != next) {
+            setup.set(next);
+        }
+    });
     let on_action = std::rc::Rc::new(on_action);
     let busy = move || view_state.with(|v| v.busy);
     let ready = move || view_state.with(|v| v.id.is_some() && !v.lanes.is_empty());
@@ -230,20 +252,14 @@ pub fn TrainingPanel(view_state: Signal<TrainView>, on_action: impl Fn(TrainActi
         }
     };
     let (set_up, step_once, run_many, pause) = (on_action.clone(), on_action.clone(), on_action.clone(), on_action);
-    let setup = move || TrainSetup {
-        methods: chosen.get_untracked(),
-        pairs_per_step: pairs_per_step.get_untracked(),
-        gap: 1.0,
-        train: TrainConfig {
-            beta: beta.get_untracked(),
-            learning_rate: learning_rate.get_untracked(),
-            seed: seed.get_untracked(),
-            ..Default::default()
-        },
-        eval: EvalSetup { every: eval_every.get_untracked(), ..Default::default() },
+    let data_note = move || match (mine.get(), custom.with(|c| c.as_ref().map(|s| s.train.len()))) {
+        (false, _) => "The toy set: 24 writing prompts with 6 scored responses each.".to_string(),
+        (true, Some(n)) => format!("Your ratings: {n} prompt(s) with continuations rated differently; they become the pairs."),
+        (true, None) => "Rate at least two continuations of one prompt differently (Generate panel) to train on your ratings.".to_string(),
     };
+    let can_set_up = move || !mine.get() || custom.with(|c| c.is_some());
     let lanes = move || {
-        let (b, l) = (beta.get(), TrainConfig::default().lambda);
+        let (b, l) = (beta.get(), setup.with(|s| s.train.lambda));
         view_state.with(|v| v.lanes.clone()).into_iter().map(|lane| lane_view(lane, b, l)).collect_view()
     };
 
@@ -258,6 +274,14 @@ pub fn TrainingPanel(view_state: Signal<TrainView>, on_action: impl Fn(TrainActi
                 <legend>"Methods"</legend>
                 {checkboxes}
             </fieldset>
+            <div class="field">
+                <label for="train-data">"Train on"</label>
+                <select id="train-data" data-testid="train-data" on:change=move |ev| mine.set(event_target_value(&ev) == "mine")>
+                    <option value="toy" selected=move || !mine.get()>"the toy set"</option>
+                    <option value="mine" selected=move || mine.get()>"my ratings"</option>
+                </select>
+                <p class="hint" data-testid="train-data-note">{data_note}</p>
+            </div>
             <div class="controls">
                 {number("train-pairs", "Pairs per step", "1", Signal::derive(move || pairs_per_step.get().to_string()),
                     Box::new(move |s| s.parse().ok().filter(|v| (1..=8).contains(v)).map(|v| pairs_per_step.set(v)).is_some()))}
@@ -273,7 +297,8 @@ pub fn TrainingPanel(view_state: Signal<TrainView>, on_action: impl Fn(TrainActi
                     Box::new(move |s| s.parse().ok().filter(|v| (1..=200).contains(v)).map(|v| run_steps.set(v)).is_some()))}
             </div>
             <div class="buttons">
-                <button type="button" data-testid="train-setup" prop:disabled=busy on:click=move |_| set_up(TrainAction::SetUp(setup()))>
+                <button type="button" data-testid="train-setup" prop:disabled=move || busy() || !can_set_up()
+                    on:click=move |_| set_up(TrainAction::SetUp(setup.get_untracked()))>
                     {move || if ready() { "Reset" } else { "Set up" }}
                 </button>
                 <button type="button" data-testid="train-step" prop:disabled=move || busy() || !ready() on:click=move |_| step_once(TrainAction::Run(1))>"Step"</button>

@@ -1,0 +1,152 @@
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::engine::learner::LearnerData;
+use crate::engine::link::{Experiment, Section};
+use crate::web::state;
+
+/// Share and save: the experiment's link (with sections to hide from whoever opens it) and a
+/// copy button; the learner's ratings and run history with export, import and clear.
+#[component]
+pub fn SharePanel(
+    experiment: Signal<Experiment>,
+    learner: Signal<LearnerData>,
+    on_export: impl Fn() + 'static,
+    on_import: impl Fn(web_sys::File) + 'static,
+    on_clear: impl Fn() + 'static,
+    /// Removes the rating of (prompt, text).
+    on_unrate: impl Fn(String, String) + Send + Sync + 'static,
+) -> impl IntoView {
+    let on_unrate = std::sync::Arc::new(on_unrate);
+    let ratings = move || {
+        let on_unrate = on_unrate.clone();
+        learner.with(|l| {
+            l.ratings
+                .iter()
+                .map(|r| {
+                    let (prompt, text, on_unrate) = (r.prompt.clone(), r.text.clone(), on_unrate.clone());
+                    let label = format!("Remove the rating of \"{}\"", r.text.chars().take(40).collect::<String>());
+                    view! {
+                        <li data-testid="rating-row" data-score=r.score.to_string()>
+                            <span class="rating-score">{format!("{} ★ ", r.score)}</span>
+                            <span class="cont-text">{r.text.clone()}</span>
+                            <span class="hint">{format!(" (for: {})", r.prompt)}</span>
+                            " "
+                            <button type="button" aria-label=label on:click=move |_| on_unrate(prompt.clone(), text.clone())>"remove"</button>
+                        </li>
+                    }
+                })
+                .collect_view()
+        })
+    };
+    let hide = RwSignal::new(experiment.with_untracked(|e| e.hide.clone()));
+    let link = Memo::new(move |_| {
+        let mut e = experiment.get();
+        e.hide = hide.get();
+        state::address(&e.encode())
+    });
+    let copied = RwSignal::new(String::new());
+    let copy = move |_| {
+        let text = link.get_untracked();
+        leptos::task::spawn_local(async move {
+            copied.set(match state::copy(&text).await {
+                Ok(()) => "Link copied.".into(),
+                Err(e) => format!("Could not copy ({e}): select the link and copy it yourself."),
+            })
+        });
+    };
+    let checkboxes = Section::ALL
+        .into_iter()
+        .map(|section| {
+            let (for_id, id, test_id) = (format!("hide-{}", section.name()), format!("hide-{}", section.name()), format!("hide-{}", section.name()));
+            view! {
+                <label class="check" for=for_id>
+                    <input type="checkbox" id=id data-testid=test_id
+                        prop:checked=move || hide.with(|h| h.contains(&section))
+                        on:change=move |ev| {
+                            let on = event_target_checked(&ev);
+                            hide.update(|h| {
+                                h.retain(|s| *s != section);
+                                if on {
+                                    h.push(section);
+                                }
+                            });
+                        } />
+                    {section.name()}
+                </label>
+            }
+        })
+        .collect_view();
+    let history = move || {
+        learner.with(|l| {
+            l.history
+                .iter()
+                .rev()
+                .take(5)
+                .map(|run| {
+                    let lanes = run
+                        .lanes
+                        .iter()
+                        .map(|lane| {
+                            let eval = lane.eval.as_ref().map(|e| format!(", diversity {:.3}", e.semantic_diversity)).unwrap_or_default();
+                            format!("{} loss {:.3}, margin {:.3}{eval}", lane.method.name().to_uppercase(), lane.loss, lane.margin)
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    view! {
+                        <tr data-testid="history-row">
+                            <td>{run.ended.get(..16).unwrap_or(&run.ended).replace('T', " ")}</td>
+                            <td>{run.steps}</td>
+                            <td>{run.data.clone()}</td>
+                            <td>{lanes}</td>
+                        </tr>
+                    }
+                })
+                .collect_view()
+        })
+    };
+    let on_import = std::rc::Rc::new(on_import);
+    view! {
+        <section class="panel wide" id="share" aria-labelledby="share-heading">
+            <h2 id="share-heading">"Share and save"</h2>
+            <label for="share-url">"Link to this experiment (the same link gives the same numbers on the same backend)"</label>
+            <div class="share-row">
+                <input id="share-url" data-testid="share-url" type="text" readonly prop:value=move || link.get()
+                    on:focus=move |ev| { if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) { input.select(); } } />
+                <button type="button" data-testid="copy-link" on:click=copy>"Copy link"</button>
+            </div>
+            <p class="hint" role="status" aria-live="polite" data-testid="copy-status">{move || copied.get()}</p>
+            <fieldset class="methods">
+                <legend>"Hide for whoever opens the link"</legend>
+                {checkboxes}
+            </fieldset>
+            <h3>"Your data"</h3>
+            <p class="hint" data-testid="learner-summary">
+                {move || learner.with(|l| format!(
+                    "{} rated continuation(s) and {} training run(s), kept in this browser.", l.ratings.len(), l.history.len()))}
+            </p>
+            <div class="buttons">
+                <button type="button" data-testid="export" on:click=move |_| on_export()>"Export as JSON"</button>
+                <label class="file" for="import">"Import JSON"</label>
+                <input type="file" id="import" data-testid="import" accept="application/json,.json"
+                    on:change=move |ev| {
+                        let input: web_sys::HtmlInputElement = event_target(&ev);
+                        if let Some(file) = input.files().and_then(|f| f.get(0)) {
+                            on_import(file);
+                        }
+                        input.set_value("");
+                    } />
+                <button type="button" data-testid="clear-data" on:click=move |_| on_clear()>"Clear my data"</button>
+            </div>
+            <details>
+                <summary>"Your ratings"</summary>
+                <ul class="ratings">{ratings}</ul>
+            </details>
+            <table class="metrics">
+                <caption class="hint">"Recent training runs"</caption>
+                <thead><tr><th scope="col">"ended"</th><th scope="col">"steps"</th><th scope="col">"data"</th><th scope="col">"lanes"</th></tr></thead>
+                <tbody>{history}</tbody>
+            </table>
+        </section>
+    }
+}

@@ -1,0 +1,112 @@
+//! Where the page's state lives outside the page: the address (a share link in the hash,
+//! kept in step with the state) and localStorage (the learner's data, kept across visits).
+
+use gloo_storage::{LocalStorage, Storage};
+use wasm_bindgen::JsCast;
+
+use crate::engine::learner::LearnerData;
+use crate::engine::link::Experiment;
+
+/// The localStorage key of the learner's data.
+const KEY: &str = "deviate.v1";
+
+/// What the page starts from, and what went wrong reading it (shown, never silent).
+pub struct Boot {
+    pub experiment: Experiment,
+    pub learner: LearnerData,
+    /// A share link could not be opened: the default experiment is loaded instead.
+    pub link_error: Option<String>,
+    pub storage_error: Option<String>,
+}
+
+fn hash() -> String {
+    web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default()
+}
+
+/// The experiment of the address's link if there is one, else the learner's last one, else the
+/// default; the learner's ratings and history from localStorage either way.
+pub fn boot() -> Boot {
+    let (learner, storage_error) = match LocalStorage::raw().get_item(KEY) {
+        Ok(Some(json)) => match LearnerData::from_json(&json) {
+            Ok(data) => (data, None),
+            Err(e) => (LearnerData::default(), Some(format!("Your saved data could not be read ({e}); it is left as it was until you change something."))),
+        },
+        Ok(None) => (LearnerData::default(), None),
+        Err(_) => (LearnerData::default(), Some("This browser does not let the page store data (private mode?): nothing will be kept after you leave.".into())),
+    };
+    let hash = hash();
+    let (experiment, link_error) = match hash.strip_prefix("#x=") {
+        Some(token) => match Experiment::decode(token) {
+            Ok(experiment) => (experiment, None),
+            Err(e) => (Experiment::default(), Some(format!("This link could not be opened: {e}. The default experiment is loaded instead."))),
+        },
+        None if hash.len() > 1 => (Experiment::default(), Some("This link could not be opened: it holds no experiment. The default experiment is loaded instead.".into())),
+        None => (learner.experiment.clone(), None),
+    };
+    Boot { experiment, learner, link_error, storage_error }
+}
+
+/// The link token in the address, if any.
+pub fn hash_token() -> Option<String> {
+    hash().strip_prefix("#x=").map(str::to_string)
+}
+
+/// Keeps the address's hash on `token` (no new history entry).
+pub fn set_address(token: &str) {
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("#x={token}")));
+    }
+}
+
+/// The page's address with `token` as its link.
+pub fn address(token: &str) -> String {
+    let href = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
+    format!("{}#x={token}", href.split('#').next().unwrap_or_default())
+}
+
+/// Stores the learner's data; the error says why it could not (quota, private mode).
+pub fn save(data: &LearnerData) -> Result<(), String> {
+    LocalStorage::raw().set_item(KEY, &data.to_json()).map_err(|e| {
+        let name = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.name())).unwrap_or_default();
+        if name.contains("Quota") {
+            "Your data could not be saved: the browser's storage for this page is full. Export it, then clear some ratings or runs.".into()
+        } else {
+            format!("Your data could not be saved ({name}): export it to keep it.")
+        }
+    })
+}
+
+/// Offers `json` as a file download named `name`.
+pub fn download(name: &str, json: &str) -> Result<(), String> {
+    let fail = |_| "the browser refused the download".to_string();
+    let parts = js_sys::Array::of1(&json.into());
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("application/json");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(fail)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(fail)?;
+    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+    let a: web_sys::HtmlAnchorElement = document.create_element("a").map_err(fail)?.unchecked_into();
+    a.set_href(&url);
+    a.set_download(name);
+    a.click();
+    web_sys::Url::revoke_object_url(&url).map_err(fail)?;
+    Ok(())
+}
+
+/// Copies `text` to the clipboard (the promise settles later; failures come back as Err).
+pub async fn copy(text: &str) -> Result<(), String> {
+    let clipboard = web_sys::window().ok_or("no window")?.navigator().clipboard();
+    wasm_bindgen_futures::JsFuture::from(clipboard.write_text(text)).await.map(|_| ()).map_err(|_| "the browser refused the clipboard".into())
+}
+
+/// Brings `id`'s element into view (the panel a link opens at).
+pub fn scroll_to(id: &str) {
+    if let Some(element) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id(id)) {
+        element.scroll_into_view();
+    }
+}
+
+/// The browser's clock as ISO 8601.
+pub fn now_iso() -> String {
+    String::from(js_sys::Date::new_0().to_iso_string())
+}

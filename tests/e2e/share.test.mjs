@@ -1,0 +1,203 @@
+// Share links, persistence and hostile input, in Debian's headless Chromium.
+// - On the CPU path and on WebGPU (SwiftShader): generate seeded continuations, take the share
+//   link, open it in a fresh browser context, generate again: the same texts and deviations.
+// - CPU path: a DDPO step from a link gives the same loss in a fresh context; the learner's
+//   ratings and run history survive a reload; a corrupted, a future-version and a script-bearing
+//   link each show a message (or inert text) and nothing runs; a teacher's link hides sections;
+//   a 10 MB import is refused; the page fits a 360 px screen; after one visit it works offline.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { startServer, launch, watchErrors, BIN, ROOT } from './harness.mjs';
+
+let server;
+before(async () => { server = await startServer(); });
+after(async () => { await server?.stop(); });
+
+async function setField(page, id, value) {
+  await page.getByTestId(id).fill(String(value));
+  await page.getByTestId(id).dispatchEvent('change');
+}
+
+/** Clicks Generate and returns the finished texts and the deviations of the bars for them. */
+async function generateAndMeasure(page, n) {
+  await page.waitForSelector('[data-testid=model-state][data-state=ready]', { timeout: 600_000 });
+  await page.getByTestId('generate').click();
+  await page.waitForFunction((n) => {
+    const items = [...document.querySelectorAll('[data-testid=continuation]')];
+    return items.length === n && items.every((i) => i.dataset.finish !== 'running')
+      && document.querySelector('[data-testid=generate]')?.disabled === false;
+  }, n, { timeout: 1_200_000 });
+  const texts = await page.$$eval('[data-testid=continuation] .cont-text', (els) => els.map((e) => e.textContent));
+  await page.waitForFunction((texts) => {
+    const rows = [...document.querySelectorAll('[data-testid=bar] .bar-text')];
+    return document.querySelector('[data-testid=bars]')?.dataset.kind === 'semantic' && rows.length === texts.length
+      && rows.every((r, i) => r.title === texts[i].split(/\s+/).filter(Boolean).join(' '));
+  }, texts, { timeout: 600_000 });
+  const deviations = await page.$$eval('[data-testid=bar]', (rows) => rows.map((r) => r.dataset.deviation));
+  return { texts, deviations };
+}
+
+for (const webgpu of [false, true]) {
+  const name = webgpu ? 'WebGPU (SwiftShader)' : 'CPU path';
+  test(`${name}: a share link reproduces the generations and deviations in a fresh context`, { timeout: 2_400_000 }, async () => {
+    const browser = await launch({ webgpu });
+    try {
+      const page = await browser.newPage();
+      const errors = watchErrors(page);
+      await page.goto(server.url);
+      await setField(page, 'gen-n', 2);
+      await setField(page, 'gen-max', webgpu ? 3 : 12);
+      await setField(page, 'gen-seed', 31);
+      await setField(page, 'gen-temperature', 1.2);
+      const first = await generateAndMeasure(page, 2);
+      const link = await page.getByTestId('share-url').inputValue();
+      assert.match(link, /#x=1\.[A-Za-z0-9_-]+$/);
+      assert.equal(new URL(page.url()).hash, new URL(link).hash, 'the address bar follows the state');
+      console.log(`# ${name}: link ${link.length} characters: ${link}`);
+
+      const fresh = await browser.newContext();
+      const other = await fresh.newPage();
+      const otherErrors = watchErrors(other);
+      await other.goto(link);
+      assert.equal(await other.getByTestId('gen-seed').inputValue(), '31');
+      assert.equal(await other.getByTestId('gen-temperature').inputValue(), '1.2');
+      const second = await generateAndMeasure(other, 2);
+      assert.deepEqual(second, first);
+      // A link from a newer Deviate pasted into the open page: it reloads on the new link, shows
+      // a message and loads the default experiment, on this backend too.
+      await other.goto(`${link.split('#')[0]}#x=9.q64FAA`);
+      await other.waitForSelector('[data-testid=link-error]', { timeout: 60_000 });
+      assert.match(await other.getByTestId('link-error').textContent(), /newer Deviate/);
+      assert.equal(await other.getByTestId('gen-seed').inputValue(), '0');
+      assert.deepEqual([...errors, ...otherErrors], []);
+    } finally {
+      await browser.close();
+    }
+  });
+}
+
+test('CPU path: a DDPO step from a share link gives the same loss in a fresh context', { timeout: 1_800_000 }, async () => {
+  // The experiment is written by the CLI, as a script would: DDPO alone, one pair, no evaluation.
+  const spec = JSON.stringify({ train: { methods: ['ddpo'], pairs_per_step: 1, eval: { every: 0 }, train: { seed: 4 } }, panel: 'training' });
+  const link = execFileSync(BIN, ['link', 'encode', '--base', server.url], { input: spec, encoding: 'utf8', cwd: ROOT }).trim();
+  const browser = await launch({ webgpu: false });
+  try {
+    const losses = [];
+    for (const _ of [1, 2]) {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      const errors = watchErrors(page);
+      await page.goto(link);
+      await page.waitForSelector('[data-testid=model-state][data-state=ready]', { timeout: 300_000 });
+      assert.equal(await page.getByTestId('train-seed').inputValue(), '4');
+      await page.getByTestId('train-setup').click();
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid=lane]').length === 1
+        && !document.querySelector('[data-testid=train-step]').disabled, null, { timeout: 600_000 });
+      await page.getByTestId('train-step').click();
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid=train-row]').length === 1
+        && !document.querySelector('[data-testid=train-step]').disabled, null, { timeout: 600_000 });
+      losses.push(await page.getByTestId('train-loss').textContent());
+      // The run is in the learner's history, which survives a reload.
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-row]').length === 1);
+      await page.reload();
+      await page.waitForSelector('[data-testid=history-row]');
+      assert.match(await page.getByTestId('learner-summary').textContent(), /1 training run/);
+      assert.deepEqual(errors, []);
+      await context.close();
+    }
+    console.log(`# DDPO loss from the link, two contexts: ${losses}`);
+    assert.equal(losses[0], losses[1]);
+    assert.ok(Number.isFinite(Number(losses[0])));
+  } finally {
+    await browser.close();
+  }
+});
+
+test('CPU path: ratings, hostile links, hidden sections, imports, small screens and offline', { timeout: 1_800_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(server.url);
+    // Rate two continuations differently: they become training data ("my ratings").
+    await setField(page, 'gen-n', 2);
+    await setField(page, 'gen-max', 8);
+    await generateAndMeasure(page, 2);
+    const rates = page.getByTestId('rate');
+    await rates.nth(0).selectOption('5');
+    await rates.nth(1).selectOption('2');
+    await page.getByTestId('train-data').selectOption('mine');
+    assert.match(await page.getByTestId('train-data-note').textContent(), /Your ratings: 1 prompt/);
+    const responses = await page.getByTestId('responses').inputValue();
+    await page.reload();
+    assert.match(await page.getByTestId('learner-summary').textContent(), /^2 rated continuation/);
+    assert.equal(await page.getByTestId('responses').inputValue(), responses, 'the responses survive a reload');
+    assert.deepEqual(await page.$$eval('[data-testid=rating-row]', (rows) => rows.map((r) => r.dataset.score)), ['5', '2']);
+    assert.equal(await page.getByTestId('train-data').inputValue(), 'mine');
+
+    // Offline: the service worker and the model cache serve a reload with no network.
+    await page.waitForFunction(async () => (await navigator.serviceWorker.ready).active !== null);
+    await page.waitForSelector('[data-testid=model-state][data-state=ready]', { timeout: 300_000 });
+    await context.setOffline(true);
+    await page.reload();
+    await page.waitForSelector('[data-testid=model-state][data-state=ready]', { timeout: 300_000 });
+    await page.getByTestId('responses').fill('The sea was calm.\nThe sea was calm today.\nA dragon ate the moon.');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=bar]').length === 3, null, { timeout: 120_000 });
+    await context.setOffline(false);
+
+    // 1,000 responses are refused with a message at once; the page stays responsive.
+    const many = Array.from({ length: 1000 }, (_, i) => `Response number ${i} about the sea.`).join('\n');
+    await page.getByTestId('responses').fill(many);
+    await page.waitForFunction(() => /1000 responses: the page analyses at most 200/.test(document.querySelector('[data-testid=status]').textContent), null, { timeout: 10_000 })
+      .catch(async (e) => { throw new Error(`${e.message}; status: ${await page.getByTestId('status').textContent()}`); });
+    assert.equal(await page.evaluate(() => 1 + 1), 2);
+
+    // A 10 MB import is refused with a message, and nothing is lost.
+    await page.getByTestId('import').setInputFiles({ name: 'big.json', mimeType: 'application/json', buffer: Buffer.alloc(10 * 1024 * 1024, 32) });
+    assert.match(await page.getByTestId('storage-error').textContent(), /Import refused: big\.json is 10\.5 MB/);
+    assert.match(await page.getByTestId('learner-summary').textContent(), /^2 rated continuation/);
+    // A malformed import is refused too.
+    await page.getByTestId('import').setInputFiles({ name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from('{"version": 9}') });
+    await page.waitForFunction(() => /version 9/.test(document.querySelector('[data-testid=storage-error]')?.textContent ?? ''));
+
+    // Hostile links: corrupted, cut short, from the future: a message and the default experiment.
+    const good = await page.getByTestId('share-url').inputValue();
+    const base = good.split('#')[0];
+    for (const [hash, message] of [['#x=1.%%%not-base64', /not valid base64url/], [good.split('#')[1].slice(0, 14), /damaged|not valid/],
+      ['#x=9.q64FAA', /newer Deviate \(format 9/], ['#nonsense', /holds no experiment/]]) {
+      const fresh = await browser.newContext();
+      const other = await fresh.newPage();
+      const otherErrors = watchErrors(other);
+      await other.goto(`${base}${hash.startsWith('#') ? hash : `#${hash}`}`);
+      assert.match(await other.getByTestId('link-error').textContent(), message);
+      assert.match(await other.getByTestId('responses').inputValue(), /^The lighthouse keeper climbed/);
+      assert.deepEqual(otherErrors, []);
+      await fresh.close();
+    }
+
+    // A script-bearing link is rendered as text; nothing runs. It also hides the model panel.
+    const payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>';
+    const spec = JSON.stringify({ prompt: payload, responses: `${payload}\nA plain second line.\n<b onmouseover=alert(1)>bold</b>`, hide: ['model'] });
+    const hostile = execFileSync(BIN, ['link', 'encode', '--base', base], { input: spec, encoding: 'utf8', cwd: ROOT }).trim();
+    const fresh = await browser.newContext({ viewport: { width: 360, height: 740 } });
+    const other = await fresh.newPage();
+    const otherErrors = watchErrors(other);
+    await other.goto(hostile);
+    await other.waitForFunction(() => document.querySelectorAll('[data-testid=bar]').length === 3, null, { timeout: 120_000 });
+    assert.equal(await other.getByTestId('prompt').inputValue(), payload);
+    assert.equal(await other.evaluate(() => window.__pwned), undefined);
+    assert.equal(await other.$$eval('main img, main script, main b', (els) => els.length), 0);
+    assert.match(await other.$eval('[data-testid=bars]', (e) => e.textContent), /<img src=x onerror=/);
+    assert.equal(await other.getByTestId('model-state').count(), 0, 'the model panel is hidden');
+    assert.equal(await other.getByTestId('hide-model').isChecked(), true);
+    // 360 px wide: nothing sticks out sideways.
+    const widths = await other.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(widths[0] <= widths[1], `the page is ${widths[0]} px wide in a ${widths[1]} px window`);
+    assert.deepEqual([...errors, ...otherErrors], []);
+    await fresh.close();
+  } finally {
+    await browser.close();
+  }
+});

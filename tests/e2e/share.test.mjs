@@ -195,6 +195,14 @@ test('CPU path: ratings, hostile links, hidden sections, imports, small screens 
     // 360 px wide: nothing sticks out sideways.
     const widths = await other.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
     assert.ok(widths[0] <= widths[1], `the page is ${widths[0]} px wide in a ${widths[1]} px window`);
+    // An experiment too large for a link (60 KB of incompressible responses) says so.
+    let x = 7;
+    const noise = Array.from({ length: 150 }, () => Array.from({ length: 400 }, () => {
+      x = (x * 48271) % 2147483647;
+      return String.fromCharCode(97 + (x >> 16) % 26);
+    }).join('')).join('\n');
+    await other.getByTestId('responses').fill(noise);
+    assert.match(await other.getByTestId('link-too-long').textContent(), /too large for a link \(\d+ characters; at most 32768\): export it as JSON/);
     assert.deepEqual([...errors, ...otherErrors], []);
     await fresh.close();
   } finally {

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::engine::learner::LearnerData;
-use crate::engine::link::{Experiment, Section};
+use crate::engine::link::{Experiment, MAX_LINK_CHARS, Section};
 use crate::web::state;
 
 /// Share and save: the experiment's link (with sections to hide from whoever opens it) and a
@@ -40,11 +40,21 @@ pub fn SharePanel(
         })
     };
     let hide = RwSignal::new(experiment.with_untracked(|e| e.hide.clone()));
-    let link = Memo::new(move |_| {
+    let token = Memo::new(move |_| {
         let mut e = experiment.get();
         e.hide = hide.get();
-        state::address(&e.encode())
+        e.encode()
     });
+    let link = Memo::new(move |_| state::address(&token.get()));
+    // A link longer than a page will open (long rated texts travel inside it) is no link.
+    let too_long = move || {
+        let length = token.with(|t| t.len());
+        (length > MAX_LINK_CHARS).then(|| view! {
+            <p class="error" role="alert" data-testid="link-too-long">
+                {format!("This experiment is too large for a link ({length} characters; at most {MAX_LINK_CHARS}): export it as JSON instead.")}
+            </p>
+        })
+    };
     let copied = RwSignal::new(String::new());
     let copy = move |_| {
         let text = link.get_untracked();
@@ -115,6 +125,7 @@ pub fn SharePanel(
                     on:focus=move |ev| { if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) { input.select(); } } />
                 <button type="button" data-testid="copy-link" on:click=copy>"Copy link"</button>
             </div>
+            {too_long}
             <p class="hint" role="status" aria-live="polite" data-testid="copy-status">{move || copied.get()}</p>
             <fieldset class="methods">
                 <legend>"Hide for whoever opens the link"</legend>

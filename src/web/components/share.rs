@@ -115,7 +115,6 @@ pub fn SharePanel(
                 .collect_view()
         })
     };
-    let on_import = std::rc::Rc::new(on_import);
     view! {
         <section class="panel wide" id="share" aria-labelledby="share-heading">
             <h2 id="share-heading">"Share and save"</h2>

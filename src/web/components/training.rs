@@ -1,6 +1,8 @@
 use leptos::prelude::*;
 
-use crate::engine::protocol::{EvalPoint, EvalSetup, Method, PairView, PreferenceSet, StepMetrics, TrainConfig, TrainSetup};
+use crate::engine::protocol::{
+    EvalPoint, EvalSetup, MAX_PAIRS_PER_STEP, MAX_RUN_STEPS, Method, PairView, PreferenceSet, StepMetrics, TrainConfig, TrainSetup,
+};
 
 /// One method's lane as the page shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -284,7 +286,7 @@ pub fn TrainingPanel(
             </div>
             <div class="controls">
                 {number("train-pairs", "Pairs per step", "1", Signal::derive(move || pairs_per_step.get().to_string()),
-                    Box::new(move |s| s.parse().ok().filter(|v| (1..=8).contains(v)).map(|v| pairs_per_step.set(v)).is_some()))}
+                    Box::new(move |s| s.parse().ok().filter(|v| (1..=MAX_PAIRS_PER_STEP).contains(v)).map(|v| pairs_per_step.set(v)).is_some()))}
                 {number("train-beta", "β", "0.05", Signal::derive(move || beta.get().to_string()),
                     Box::new(move |s| s.parse().ok().filter(|v: &f64| *v > 0.0 && v.is_finite()).map(|v| beta.set(v)).is_some()))}
                 {number("train-lr", "Learning rate", "0.0001", Signal::derive(move || learning_rate.get().to_string()),
@@ -294,7 +296,7 @@ pub fn TrainingPanel(
                 {number("train-eval", "Score diversity every N steps (0: never)", "1", Signal::derive(move || eval_every.get().to_string()),
                     Box::new(move |s| s.parse().ok().filter(|v| *v <= 100).map(|v| eval_every.set(v)).is_some()))}
                 {number("train-n", "Run N steps", "1", Signal::derive(move || run_steps.get().to_string()),
-                    Box::new(move |s| s.parse().ok().filter(|v| (1..=200).contains(v)).map(|v| run_steps.set(v)).is_some()))}
+                    Box::new(move |s| s.parse().ok().filter(|v| (1..=MAX_RUN_STEPS).contains(v)).map(|v| run_steps.set(v)).is_some()))}
             </div>
             <div class="buttons">
                 <button type="button" data-testid="train-setup" prop:disabled=move || busy() || !can_set_up()

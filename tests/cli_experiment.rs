@@ -19,12 +19,14 @@ fn a_short_experiment_runs_every_method() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let table = String::from_utf8_lossy(&output.stdout);
     let rows: Vec<&str> = table.lines().collect();
-    assert!(rows[0].starts_with("method"), "{table}");
-    let methods: Vec<&str> = rows[1..].iter().map(|r| r.split_whitespace().next().unwrap()).collect();
-    assert_eq!(methods, ["base", "dpo", "ddpo", "orpo", "dorpo", "divpo"], "{table}");
+    assert!(rows[0].starts_with("seed"), "{table}");
+    let methods: Vec<&str> = rows[1..11].iter().map(|r| r.split_whitespace().nth(1).unwrap()).collect();
+    assert_eq!(methods, ["dpo", "dpo", "ddpo", "ddpo", "orpo", "orpo", "dorpo", "dorpo", "divpo", "divpo"], "{table}");
 
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let full: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     std::fs::remove_file(&out).ok();
+    let report = &full["reports"][0];
+    assert_eq!(report["seed"], 3);
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 10, "2 steps × 5 methods");
     for s in steps {
@@ -48,6 +50,55 @@ fn a_short_experiment_runs_every_method() {
     }
 }
 
+/// Two seeds of DPO and DDPO with the probe: every run row, and the paired DDPO − DPO rows.
+#[test]
+fn several_seeds_are_compared_by_paired_differences() {
+    let out = std::env::temp_dir().join(format!("deviate-seeds-{}.json", std::process::id()));
+    let output = cli_support::deviate(
+        &[
+            "experiment", "--methods", "dpo,ddpo", "--steps", "2", "--seeds", "0,1", "--probe-every", "2", "--pairs-per-step", "2",
+            "--eval-prompts", "1", "--samples", "2", "--eval-tokens", "6", "--out", out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let full: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    std::fs::remove_file(&out).ok();
+    assert_eq!(full["seeds"], serde_json::json!([0, 1]));
+    let runs = full["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2 * 2 * 2, "seeds × methods × steps 0 and 2: {runs:?}");
+    for run in runs {
+        for key in ["mechanism_slope", "rare_minus_common", "semantic_diversity", "jaccard_diversity", "reference_loglik", "relevance"] {
+            assert!(run[key].as_f64().is_some_and(f64::is_finite), "{key} in {run}");
+        }
+        if run["step"] == 0 {
+            assert_eq!(run["mechanism_slope"], 0.0, "the base model is its own reference: {run}");
+        }
+    }
+    let paired = full["paired"].as_array().unwrap();
+    let row = paired.iter().find(|p| p["metric"] == "mechanism_slope" && p["a"] == "ddpo" && p["b"] == "dpo").expect("DDPO − DPO slope");
+    assert_eq!(row["n"], 2);
+    let (lo, mean, hi) = (row["ci95"][0].as_f64().unwrap(), row["mean_diff"].as_f64().unwrap(), row["ci95"][1].as_f64().unwrap());
+    assert!(lo <= mean && mean <= hi, "{row}");
+    assert!(row["wins"].as_u64().unwrap() <= 2);
+    assert_eq!(paired.len(), 6, "one row per metric: {paired:?}");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.lines().last().unwrap().starts_with("DDPO − DPO relevance"), "{table}");
+    assert!(table.contains("DDPO − DPO mechanism slope") && table.contains("of 2 seeds"), "{table}");
+}
+
+#[test]
+fn bad_seed_lists_are_refused() {
+    for (seeds, why) in [("1-x", "\"x\" is not a seed"), ("4-2", "runs backwards"), ("1,1", "listed twice"), ("", "is not a seed")] {
+        let output = cli_support::deviate(&["experiment", "--seeds", seeds], "");
+        assert!(!output.status.success(), "{seeds:?} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--seeds") && stderr.contains(why), "{seeds:?}: {stderr}");
+    }
+    let output = cli_support::deviate(&["experiment", "--seeds", "0,1", "--seed", "3"], "");
+    assert!(!output.status.success(), "--seed and --seeds together");
+}
+
 #[test]
 fn bad_inputs_are_refused_with_a_message() {
     let bad = std::env::temp_dir().join(format!("deviate-bad-set-{}.json", std::process::id()));
@@ -59,6 +110,13 @@ fn bad_inputs_are_refused_with_a_message() {
     let output = cli_support::deviate(&["experiment", "--methods", "dpo,sft"], "");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown method \"sft\""));
+    // TRL rows carry no held-out prompts: nothing to evaluate, said before any training.
+    let rows = std::env::temp_dir().join(format!("deviate-no-heldout-{}.jsonl", std::process::id()));
+    std::fs::write(&rows, "{\"prompt\": \"p\", \"chosen\": \"a good one\", \"rejected\": \"a bad one\"}\n").unwrap();
+    let output = cli_support::deviate(&["experiment", "--data", rows.to_str().unwrap()], "");
+    std::fs::remove_file(&rows).ok();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no held-out prompt to evaluate"), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
 #[test]

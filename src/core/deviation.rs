@@ -30,13 +30,15 @@ impl DistanceMatrix {
     }
 
     /// Cosine distances D_ij = 1 − cos(e_i, e_j) of raw (not necessarily normalised)
-    /// embeddings.
+    /// embeddings. A zero (or non-finite-norm) vector has no direction: its cosine with
+    /// anything is taken as 0, so its distances are 1 (never NaN).
     pub fn cosine(embeddings: &[Vec<f64>]) -> Self {
         let unit: Vec<Vec<f64>> = embeddings
             .iter()
             .map(|e| {
                 let norm = e.iter().map(|x| x * x).sum::<f64>().sqrt();
-                e.iter().map(|x| x / norm).collect()
+                let scale = if norm > 0.0 && norm.is_finite() { 1.0 / norm } else { 0.0 };
+                e.iter().map(|x| x * scale).collect()
             })
             .collect();
         Self::from_fn(unit.len(), |i, j| {
@@ -130,6 +132,15 @@ pub fn weights(kinds: &[&[f64]], min_weight: Option<f64>) -> Vec<f64> {
 mod tests {
     //! Every number below is printed by ../shared/reference/ref_vectors.py.
     use super::*;
+
+    #[test]
+    fn a_zero_vector_is_at_distance_one_not_nan() {
+        let m = DistanceMatrix::cosine(&[vec![0.0, 0.0], vec![3.0, 4.0], vec![6.0, 8.0]]);
+        assert_eq!((m.get(0, 1), m.get(1, 0), m.get(0, 2)), (1.0, 1.0, 1.0));
+        assert!(m.get(1, 2).abs() < 1e-12);
+        let d = crate::core::records::PromptDeviation::from_distances("p".into(), &[m], None);
+        assert!(d.deviation.iter().chain(&d.weight).all(|x| x.is_finite()), "{d:?}");
+    }
 
     const TOL: f64 = 1e-6;
 

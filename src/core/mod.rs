@@ -3,8 +3,10 @@
 pub mod dataset;
 pub mod deviation;
 pub mod jaccard;
+pub mod mechanism;
 pub mod pairs;
 pub mod style;
 pub mod records;
 pub mod sampling;
 pub mod similarity;
+pub mod stats;

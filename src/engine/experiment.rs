@@ -17,6 +17,7 @@ use crate::core::records::PromptDeviation;
 use crate::core::sampling::SamplingParams;
 use crate::engine::embed::Embedder;
 use crate::engine::generate::{GenerateParams, Generation, LanguageModel};
+use crate::engine::probe::{self, PROBE_PROMPTS, Probe, ProbePoint};
 use crate::engine::train::{Method, PairTokens, StepMetrics, StepOutcome, TrainConfig, Trainer, mean_completion_logps};
 use crate::model::llama::{Adapters, Llama};
 
@@ -36,6 +37,10 @@ pub struct ExperimentConfig {
     /// Held-out prompts used (from the start of the list).
     pub eval_prompts: usize,
     pub eval_tokens: usize,
+    /// Run the mechanism probe at step 0 and every this many steps (0: never).
+    pub probe_every: usize,
+    /// Training prompts whose good responses are probed (see [`crate::engine::probe`]).
+    pub probe_prompts: usize,
     pub sampling: SamplingParams,
     pub train: TrainConfig,
 }
@@ -52,6 +57,8 @@ impl Default for ExperimentConfig {
             samples: 4,
             eval_prompts: 8,
             eval_tokens: 40,
+            probe_every: 0,
+            probe_prompts: PROBE_PROMPTS,
             sampling: SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, repetition_penalty: 1.0, seed: 0 },
             train: TrainConfig::default(),
         }
@@ -72,6 +79,9 @@ pub struct EvalPoint {
     pub reference_loglik: f64,
     /// Mean cosine of prompt and continuation embeddings.
     pub relevance: f64,
+    /// The first held-out prompt's continuations (what the page shows as before/after).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub texts: Vec<String>,
 }
 
 /// One training step's record.
@@ -89,6 +99,8 @@ pub struct ExperimentReport {
     pub config: ExperimentConfig,
     pub steps: Vec<StepRecord>,
     pub evals: Vec<EvalPoint>,
+    #[serde(default)]
+    pub probes: Vec<ProbePoint>,
 }
 
 /// What the experiment reports while it runs.
@@ -97,6 +109,7 @@ pub enum ExperimentEvent {
     Prepared { pairs: usize },
     Step(StepRecord),
     Eval(EvalPoint),
+    Probe(ProbePoint),
 }
 
 /// Why an experiment failed.
@@ -108,6 +121,8 @@ pub enum ExperimentError {
     Config,
     #[error("no preference pairs could be built for {0:?}")]
     NoPairs(Method),
+    #[error("there is no held-out prompt to evaluate (the data has none, or eval_prompts is 0)")]
+    NoHeldOut,
 }
 
 fn widen(vectors: &[Vec<f32>]) -> Vec<Vec<f64>> {
@@ -140,6 +155,29 @@ pub async fn analyse(embedder: &Embedder, set: &PreferenceSet) -> Result<Vec<Pro
     Ok(out)
 }
 
+/// Token ids of training prompt `prompt` (chat template) and of `text` as its completion, the
+/// end token appended: what the trainer and the probe read.
+pub fn response_tokens(lm: &LanguageModel, prompt: &str, text: &str) -> Result<(Vec<u32>, Vec<u32>), ExperimentError> {
+    let tokenizer = lm.tokenizer();
+    let end = *tokenizer.stop_ids().last().expect("a stop token");
+    let prompt = tokenizer.encode(&LanguageModel::prompt_text(prompt, false)).map_err(engine)?;
+    let mut completion = tokenizer.encode(text).map_err(engine)?;
+    completion.push(end);
+    Ok((prompt, completion))
+}
+
+/// The order in which every lane meets the training prompts: a Fisher–Yates shuffle of
+/// 0…n−1 seeded by `seed`.
+pub fn prompt_order(n: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for k in (1..order.len()).rev() {
+        let j = ((rng.next_u64() as u128 * (k as u128 + 1)) >> 64) as usize;
+        order.swap(k, j);
+    }
+    order
+}
+
 /// The pairs `method` trains on, in a seeded order shared by every method.
 pub fn prepare_pairs(
     lm: &LanguageModel,
@@ -148,8 +186,6 @@ pub fn prepare_pairs(
     method: Method,
     config: &ExperimentConfig,
 ) -> Result<Vec<PreparedPair>, ExperimentError> {
-    let tokenizer = lm.tokenizer();
-    let end = *tokenizer.stop_ids().last().expect("a stop token");
     let mut pairs = Vec::new();
     for (i, (p, a)) in set.train.iter().zip(analysis).enumerate() {
         let scores: Vec<f64> = p.responses.iter().map(|r| r.score).collect();
@@ -158,34 +194,20 @@ pub fn prepare_pairs(
         } else {
             score_pairs(&scores, config.gap, config.seed.wrapping_mul(1_000_003).wrapping_add(i as u64))
         };
-        let prompt = tokenizer.encode(&LanguageModel::prompt_text(&p.prompt, false)).map_err(engine)?;
         for pair in chosen_pairs {
-            let completion = |j: usize| -> Result<Vec<u32>, ExperimentError> {
-                let mut ids = tokenizer.encode(&p.responses[j].text).map_err(engine)?;
-                ids.push(end);
-                Ok(ids)
-            };
+            let (prompt, chosen) = response_tokens(lm, &p.prompt, &p.responses[pair.chosen].text)?;
+            let (_, rejected) = response_tokens(lm, &p.prompt, &p.responses[pair.rejected].text)?;
             let key = (i as u64) << 32 | (pair.chosen as u64) << 16 | pair.rejected as u64;
             let weight = a.weight[pair.chosen];
-            let tokens = PairTokens { key, prompt: prompt.clone(), chosen: completion(pair.chosen)?, rejected: completion(pair.rejected)?, weight };
+            let tokens = PairTokens { key, prompt, chosen, rejected, weight };
             pairs.push(PreparedPair { prompt: i, pair, weight, deviation_chosen: a.deviation[pair.chosen], tokens });
         }
     }
-    // Seeded shuffle by prompt (Fisher–Yates on prompt order), so every method meets the
-    // prompts in the same order.
-    let mut order: Vec<usize> = (0..set.train.len()).collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    for k in (1..order.len()).rev() {
-        let j = ((rng.next_u64() as u128 * (k as u128 + 1)) >> 64) as usize;
-        order.swap(k, j);
+    // Every method meets the prompts in the same seeded order.
+    let mut rank = vec![0; set.train.len()];
+    for (pos, prompt) in prompt_order(set.train.len(), config.seed).into_iter().enumerate() {
+        rank[prompt] = pos;
     }
-    let rank: Vec<usize> = {
-        let mut rank = vec![0; order.len()];
-        for (pos, &prompt) in order.iter().enumerate() {
-            rank[prompt] = pos;
-        }
-        rank
-    };
     pairs.sort_by_key(|p| (rank[p.prompt], p.pair.chosen, p.pair.rejected));
     if pairs.is_empty() {
         return Err(ExperimentError::NoPairs(method));
@@ -209,12 +231,14 @@ fn mean_offdiagonal(m: &DistanceMatrix) -> f64 {
 }
 
 /// One held-out prompt's scores (see [`EvalPoint`] for what each one means).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PromptScores {
     pub semantic_diversity: f64,
     pub jaccard_diversity: f64,
     pub reference_loglik: f64,
     pub relevance: f64,
+    /// The continuations scored.
+    pub texts: Vec<String>,
 }
 
 impl EvalPoint {
@@ -228,6 +252,7 @@ impl EvalPoint {
             jaccard_diversity: of(|p| p.jaccard_diversity),
             reference_loglik: of(|p| p.reference_loglik),
             relevance: of(|p| p.relevance),
+            texts: prompts.first().map(|p| p.texts.clone()).unwrap_or_default(),
         }
     }
 }
@@ -251,7 +276,8 @@ pub async fn evaluate_prompt(
         run.step().await.map_err(engine)?;
     }
     let continuations = run.into_continuations();
-    let texts: Vec<&str> = continuations.iter().map(|c| c.text.as_str()).collect();
+    let owned: Vec<String> = continuations.iter().map(|c| c.text.clone()).collect();
+    let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
     let mut with_prompt = vec![held.prompt.as_str()];
     with_prompt.extend(&texts);
     let vectors = embedder.embed(&with_prompt).await.map_err(engine)?.vectors;
@@ -264,6 +290,7 @@ pub async fn evaluate_prompt(
         jaccard_diversity,
         reference_loglik: mean(logps.iter().map(|&l| l as f64)),
         relevance: mean(vectors[1..].iter().map(|v| dot(&vectors[0], v))),
+        texts: owned,
     })
 }
 
@@ -296,20 +323,43 @@ pub async fn run(
     if config.methods.is_empty() || config.steps == 0 || config.eval_every == 0 {
         return Err(ExperimentError::Config);
     }
+    if config.eval_prompts.min(set.heldout.len()) == 0 {
+        return Err(ExperimentError::NoHeldOut);
+    }
     let analysis = analyse(embedder, set).await?;
     let mut plans = Vec::new();
     for &method in &config.methods {
         plans.push((method, prepare_pairs(lm, set, &analysis, method, config)?));
     }
-    let mut report = ExperimentReport { config: config.clone(), steps: Vec::new(), evals: Vec::new() };
+    let mut report = ExperimentReport { config: config.clone(), steps: Vec::new(), evals: Vec::new(), probes: Vec::new() };
+    let mut emit = |event: ExperimentEvent, report: &mut ExperimentReport| {
+        let stop = on_event(&event).is_break();
+        match event {
+            ExperimentEvent::Step(r) => report.steps.push(r),
+            ExperimentEvent::Eval(e) => report.evals.push(e),
+            ExperimentEvent::Probe(p) => report.probes.push(p),
+            ExperimentEvent::Prepared { .. } => {}
+        }
+        if stop { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    };
     let prepared = ExperimentEvent::Prepared { pairs: plans.iter().map(|(_, p)| p.len()).sum() };
-    if on_event(&prepared).is_break() {
+    if emit(prepared, &mut report).is_break() {
         return Ok(report);
     }
+    let probe = match config.probe_every {
+        0 => None,
+        _ => {
+            let items = probe::items(lm, set, &analysis, config.seed, config.probe_prompts)?;
+            let probe = Probe::new(lm.model(), items, lm.device()).await.map_err(engine)?;
+            let base = probe.measure(lm.model(), None, 0, lm.device()).await.map_err(engine)?;
+            if emit(ExperimentEvent::Probe(base), &mut report).is_break() {
+                return Ok(report);
+            }
+            Some(probe)
+        }
+    };
     let base = evaluate(lm, embedder, lm.model(), set, config, None, 0).await?;
-    let stop = on_event(&ExperimentEvent::Eval(base.clone())).is_break();
-    report.evals.push(base);
-    if stop {
+    if emit(ExperimentEvent::Eval(base), &mut report).is_break() {
         return Ok(report);
     }
     for (method, pairs) in plans {
@@ -321,16 +371,19 @@ pub async fn run(
                 StepOutcome::Applied(metrics) => StepRecord { method, metrics: Some(metrics), rejected: None },
                 StepOutcome::Rejected(why) => StepRecord { method, metrics: None, rejected: Some(why) },
             };
-            let stop = on_event(&ExperimentEvent::Step(record.clone())).is_break();
-            report.steps.push(record);
-            if stop {
+            if emit(ExperimentEvent::Step(record), &mut report).is_break() {
                 return Ok(report);
             }
-            if step % config.eval_every == 0 || step == config.steps {
+            let last = step == config.steps;
+            if let Some(probe) = probe.as_ref().filter(|_| step % config.probe_every == 0 || last) {
+                let point = probe.measure(&trainer.policy(), Some(method), step, lm.device()).await.map_err(engine)?;
+                if emit(ExperimentEvent::Probe(point), &mut report).is_break() {
+                    return Ok(report);
+                }
+            }
+            if step % config.eval_every == 0 || last {
                 let point = evaluate(lm, embedder, &trainer.policy(), set, config, Some(method), step).await?;
-                let stop = on_event(&ExperimentEvent::Eval(point.clone())).is_break();
-                report.evals.push(point);
-                if stop {
+                if emit(ExperimentEvent::Eval(point), &mut report).is_break() {
                     return Ok(report);
                 }
             }

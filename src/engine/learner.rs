@@ -96,16 +96,25 @@ impl LearnerData {
     }
 
     /// Sets the learner's score for `text` (replacing an earlier one); `None` removes it.
+    /// Nothing changes when the new score is refused.
     pub fn rate(&mut self, prompt: &str, text: &str, score: Option<u8>) -> Result<(), String> {
-        self.ratings.retain(|r| !(r.prompt == prompt && r.text == text));
-        if let Some(score) = score {
-            if !(1..=MAX_SCORE).contains(&score) || text.trim().is_empty() {
-                return Err(format!("a rating scores a non-empty continuation from 1 to {MAX_SCORE}"));
+        let earlier = self.ratings.iter().position(|r| r.prompt == prompt && r.text == text);
+        let Some(score) = score else {
+            if let Some(i) = earlier {
+                self.ratings.remove(i);
             }
-            if self.ratings.len() >= MAX_RATINGS {
+            return Ok(());
+        };
+        if !(1..=MAX_SCORE).contains(&score) || text.trim().is_empty() || prompt.len() + text.len() > MAX_TEXT_CHARS {
+            return Err(format!("a rating scores a non-empty continuation from 1 to {MAX_SCORE}"));
+        }
+        let rating = Rating { prompt: prompt.into(), text: text.into(), score };
+        match earlier {
+            Some(i) => self.ratings[i] = rating,
+            None if self.ratings.len() >= MAX_RATINGS => {
                 return Err(format!("at most {MAX_RATINGS} ratings are kept; export and clear some first"));
             }
-            self.ratings.push(Rating { prompt: prompt.into(), text: text.into(), score });
+            None => self.ratings.push(rating),
         }
         Ok(())
     }
@@ -138,6 +147,13 @@ pub fn ratings_to_set(ratings: &[Rating]) -> Option<PreferenceSet> {
     Some(PreferenceSet { version: SET_VERSION, description: "the learner's rated continuations".into(), train: prompts, heldout })
 }
 
+/// Whether every weight of `set` is the same whatever the similarity: each prompt has at most
+/// two responses (two responses are equally far from each other, so both get weight 1) — then
+/// DDPO and DORPO train exactly like DPO and ORPO.
+pub fn weights_all_equal(set: &PreferenceSet) -> bool {
+    set.train.iter().all(|p| p.responses.len() <= 2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,9 +172,16 @@ mod tests {
         assert_eq!(set.train.len(), 1);
         assert_eq!(set.train[0].responses.iter().map(|r| r.score).collect::<Vec<_>>(), [5.0, 2.0]);
         assert_eq!(set.heldout[0].prompt, "p");
+        assert!(weights_all_equal(&set), "two rated continuations: every weight is 1");
+        data.rate("p", "three", Some(4)).unwrap();
+        assert!(!weights_all_equal(&ratings_to_set(&data.ratings).unwrap()));
+        data.rate("p", "three", None).unwrap();
         data.rate("p", "one", None).unwrap();
         assert_eq!(data.ratings.len(), 2);
         assert!(data.rate("p", "x", Some(9)).is_err());
+        // A refused new score leaves the old one in place.
+        assert!(data.rate("p", "two", Some(0)).is_err());
+        assert_eq!(data.ratings.iter().find(|r| r.text == "two").map(|r| r.score), Some(2));
     }
 
     #[test]

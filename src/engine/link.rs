@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use crate::core::records::responses_from_lines;
 use crate::core::similarity::SimilarityKind;
 use crate::engine::generate::GenerateParams;
-use crate::engine::protocol::{MAX_RUN_STEPS, TrainSetup};
+use crate::engine::protocol::{LESSON_STEPS, MAX_RUN_STEPS, TrainSetup};
 
 /// The version this build writes, and the newest it reads.
 pub const LINK_VERSION: u32 = 1;
@@ -88,6 +88,8 @@ pub struct Experiment {
     pub panel: Option<Section>,
     /// Sections the page does not show.
     pub hide: Vec<Section>,
+    /// Opens the one-click classroom lesson (DPO vs DDPO, `run_steps` steps) at the Training panel.
+    pub lesson: bool,
 }
 
 impl Default for Experiment {
@@ -101,6 +103,20 @@ impl Default for Experiment {
             run_steps: 5,
             panel: None,
             hide: Vec::new(),
+            lesson: false,
+        }
+    }
+}
+
+impl Experiment {
+    /// The classroom lesson: its link opens the Training panel ready for "Run the lesson".
+    pub fn lesson() -> Self {
+        Self {
+            train: TrainSetup::default().lesson(LESSON_STEPS),
+            run_steps: LESSON_STEPS,
+            panel: Some(Section::Training),
+            lesson: true,
+            ..Self::default()
         }
     }
 }

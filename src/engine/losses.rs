@@ -1,8 +1,24 @@
 //! The preference losses, each once, on burn tensors (so they train with autodiff). Inputs are
 //! per-pair completion log-probabilities; `weight` is each pair's chosen-response weight
-//! w = 1 + s from `core::deviation` (all 1 for plain DPO / ORPO).
+//! w = z / mean z from `core::deviation` (all 1 for plain DPO / ORPO).
 
 use burn::tensor::Tensor;
+
+/// Largest m fed to log(1 − e^m): a mean log-prob that rounds to 0 (or above) stays finite.
+const M_MAX: f64 = -1e-12;
+
+/// log(1 − e^m) for m < 0, stable in f32 at both ends (m is clamped to at most [`M_MAX`]):
+/// near 0 it is log(−expm1(m)) with −expm1(m) = −2t / (1 − t), t = tanh(m/2), i.e.
+/// log(−2t) − log1p(−t) (no cancellation as m → 0, where log1p(−e^m) would give −∞);
+/// below −ln 2 it is log1p(−e^m). Both branches stay finite everywhere, so neither poisons the
+/// gradient of the other.
+pub fn log1m_exp(m: Tensor<1>) -> Tensor<1> {
+    let m = m.clamp_max(M_MAX);
+    let t = m.clone().div_scalar(2.0).tanh();
+    let near = t.clone().mul_scalar(-2.0).log() - t.neg().log1p();
+    let far = m.clone().clamp_max(-std::f64::consts::LN_2).exp().neg().log1p();
+    far.mask_where(m.greater_elem(-std::f64::consts::LN_2), near)
+}
 use burn::tensor::activation::log_sigmoid;
 
 /// The implicit rewards and loss terms of a batch, for TRL-style metrics.
@@ -36,14 +52,14 @@ pub fn ddpo_loss(
 
 /// DORPO (deviation-weighted ORPO), with m = the **mean** per-token completion log-prob:
 ///
-/// logodds_i = w_i [(m_c − m_r) − (log(1 − e^{m_c}) − log(1 − e^{m_r}))]  (weight inside the log-sigmoid)
+/// logodds_i = w_i [(m_c − m_r) − (log(1 − e^{m_c}) − log(1 − e^{m_r}))]  (weight inside the log-sigmoid;
+/// log(1 − e^m) by [`log1m_exp`])
 ///
 /// L = mean(w) · NLL − λ · mean_i log σ(logodds_i)
 ///
 /// where NLL is the cross-entropy averaged over all tokens of the chosen sequences. ORPO is w = 1.
 /// Rewards (TRL's ORPO): chosen = λ·m_c, rejected = λ·m_r.
 pub fn dorpo_loss(mean_chosen: Tensor<1>, mean_rejected: Tensor<1>, weight: Tensor<1>, nll: Tensor<1>, lambda: f64) -> PreferenceTerms {
-    let log1m_exp = |m: Tensor<1>| m.exp().neg().log1p();
     let odds = (mean_chosen.clone() - mean_rejected.clone()) - (log1m_exp(mean_chosen.clone()) - log1m_exp(mean_rejected.clone()));
     let logodds = odds * weight.clone();
     let loss = nll * weight.mean() - log_sigmoid(logodds).mean().mul_scalar(lambda);
@@ -79,6 +95,22 @@ mod tests {
         assert!((scalar(dpo.loss) - 0.7531860488854578).abs() < 1e-6);
         let chosen = dpo.chosen_rewards.into_data().try_to_vec::<f32>().unwrap();
         assert!((chosen[0] - 0.5).abs() < 1e-5 && (chosen[1] + 0.5).abs() < 1e-5, "{chosen:?}");
+    }
+
+    #[test]
+    fn log1m_exp_is_finite_and_accurate_near_zero_and_far_from_it() {
+        // m: −1e−8 (f32's e^m rounds to 1 there), −0.3, −ln 2 ± a little, −5, −40, 0 (clamped).
+        let ms = [-1e-8, -0.3, -0.69, -0.7, -5.0, -40.0, 0.0];
+        let got = log1m_exp(t(&ms)).into_data().try_to_vec::<f32>().unwrap();
+        for (&m, &g) in ms.iter().zip(&got) {
+            let m = (m as f32 as f64).min(M_MAX);
+            let want = (-(m.exp_m1())).ln();
+            assert!(g.is_finite(), "m = {m}: {g}");
+            assert!(((g as f64) - want).abs() <= 1e-5 * want.abs().max(1e-3), "m = {m}: {g} vs {want}");
+        }
+        // ORPO with a chosen mean log-prob that rounds to 0 is a finite loss, not a rejected step.
+        let orpo = dorpo_loss(t(&[-1e-9]), t(&[-2.0]), t(&[1.0]), t(&[0.1]), 0.25);
+        assert!(scalar(orpo.loss).is_finite());
     }
 
     #[test]

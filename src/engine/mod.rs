@@ -1,12 +1,15 @@
 //! What a user does with the models, over burn's `Device`: the same code for the CLI and
 //! the browser worker.
 
+pub mod compare;
 pub mod embed;
 pub mod experiment;
 pub mod generate;
 pub mod learner;
 pub mod link;
 pub mod losses;
+pub mod probe;
 pub mod protocol;
 pub mod similarity;
+pub mod store;
 pub mod train;

@@ -8,6 +8,7 @@ pub use crate::core::similarity::SimilarityKind;
 pub use crate::engine::generate::{Continuation, Finish, GenerateParams};
 pub use crate::core::dataset::PreferenceSet;
 pub use crate::engine::experiment::EvalPoint;
+pub use crate::engine::probe::ProbePoint;
 pub use crate::engine::train::{Method, StepMetrics, TrainConfig};
 
 /// Which model an event is about.
@@ -80,6 +81,7 @@ pub struct TrainSetup {
     pub gap: f64,
     pub train: TrainConfig,
     pub eval: EvalSetup,
+    pub probe: ProbeSetup,
     /// The preference set to train on: `None` for the toy set (www/data/toy_prefs.json), or the
     /// learner's own (e.g. rated continuations).
     pub data: Option<PreferenceSet>,
@@ -110,6 +112,7 @@ impl TrainSetup {
             return Err("LoRA needs a rank of 1–64, a positive α and at least one target".into());
         }
         self.eval.check()?;
+        self.probe.check()?;
         if let Some(set) = &self.data {
             set.validate().map_err(|e| format!("the training data: {e}"))?;
         }
@@ -125,8 +128,55 @@ impl Default for TrainSetup {
             gap: 1.0,
             train: TrainConfig::default(),
             eval: EvalSetup::default(),
+            probe: ProbeSetup::default(),
             data: None,
         }
+    }
+}
+
+/// Steps the one-click lesson runs unless a link says otherwise.
+pub const LESSON_STEPS: usize = 6;
+
+impl TrainSetup {
+    /// The classroom lesson's setup from this one: DPO and DDPO on the toy set with this seed,
+    /// β, learning rate and LoRA, probed every 2 steps (or as set), and scored for diversity
+    /// only before and after the lesson's `steps` (one held-out prompt, 3 continuations of 24
+    /// tokens: the before/after view's texts).
+    pub fn lesson(&self, steps: usize) -> Self {
+        let probe = if self.probe.every == 0 { ProbeSetup::default() } else { self.probe.clone() };
+        Self {
+            methods: vec![Method::Dpo, Method::Ddpo],
+            eval: EvalSetup { every: steps.max(1), prompts: 1, samples: 3, tokens: 24 },
+            probe,
+            data: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// How a training session probes the mechanism ([`crate::engine::probe`]): at step 0 and every
+/// `every` steps, the good responses of the first `prompts` training prompts trained on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProbeSetup {
+    /// 0 turns the probe off.
+    pub every: usize,
+    pub prompts: usize,
+}
+
+impl Default for ProbeSetup {
+    fn default() -> Self {
+        Self { every: 2, prompts: crate::engine::probe::PROBE_PROMPTS }
+    }
+}
+
+impl ProbeSetup {
+    /// Why these settings cannot be used, if they cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if self.every > MAX_RUN_STEPS || (self.every > 0 && !(1..=8).contains(&self.prompts)) {
+            return Err(format!("the probe runs every 0–{MAX_RUN_STEPS} steps on 1–8 prompts"));
+        }
+        Ok(())
     }
 }
 
@@ -204,6 +254,10 @@ pub enum Event {
     TrainEvaluating { id: u64, lane: Option<usize>, done: usize, total: usize },
     /// Lane `lane`'s evaluation (`None`: the base model, step 0 of every lane), in `millis`.
     TrainEval { id: u64, lane: Option<usize>, point: EvalPoint, millis: f64 },
+    /// Probing lane `lane`'s mechanism (`None`: the base model and the reference log-probs).
+    TrainProbing { id: u64, lane: Option<usize> },
+    /// Lane `lane`'s mechanism probe (`None`: the base model, step 0 of every lane), in `millis`.
+    TrainProbe { id: u64, lane: Option<usize>, point: ProbePoint, millis: f64 },
     /// Lane `lane` rejected a step (a non-finite loss or update); its state is unchanged.
     TrainRejected { id: u64, lane: usize, reason: String },
     /// Session `id` stopped running (done or paused) after `steps` steps per lane;

@@ -178,6 +178,18 @@ pub async fn mean_completion_logps(
     read(row_logps(model, &rows, 0, adapters, device).mean).await
 }
 
+/// Summed log-prob of each completion after its prompt under `model`: `rows` are (prompt ids,
+/// completion ids incl. the end token). The same computation the trainer's loss reads.
+pub async fn completion_logp_sums(
+    model: &Llama,
+    rows: &[(Vec<u32>, Vec<u32>)],
+    adapters: Adapters,
+    device: &Device,
+) -> Result<Vec<f32>, TrainError> {
+    let rows: Vec<(usize, Vec<u32>)> = rows.iter().map(|(p, c)| (p.len(), [p.as_slice(), c.as_slice()].concat())).collect();
+    read(row_logps(model, &rows, 0, adapters, device).sum).await
+}
+
 /// Log-probs of `rows` = (prompt length, prompt + completion ids); the cross-entropy is over
 /// every token of the first `nll_rows` rows (none when 0).
 ///

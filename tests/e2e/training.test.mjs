@@ -22,7 +22,7 @@ test('two DPO and DDPO steps in the page update loss and margins', { timeout: 1_
   execFileSync(BIN, ['experiment', '--methods', 'dpo', '--steps', '2', '--eval-every', '2', '--pairs-per-step', '2',
     '--samples', '3', '--eval-prompts', '2', '--eval-tokens', '24', '--seed', '0', '--out', report],
   { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
-  const native = JSON.parse(fs.readFileSync(report, 'utf8'));
+  const native = JSON.parse(fs.readFileSync(report, 'utf8')).reports[0];
   const browser = await launch({ webgpu: false });
   try {
     const page = await browser.newPage();

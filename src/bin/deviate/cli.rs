@@ -68,8 +68,19 @@ enum Command {
         /// Evaluate every E steps (and after the last).
         #[arg(long, default_value_t = 4)]
         eval_every: usize,
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, conflicts_with = "seeds")]
         seed: u64,
+        /// Several seeds, e.g. 0,1,2 or 0-9: every method runs for each, and the methods are
+        /// compared by paired differences over the seeds.
+        #[arg(long)]
+        seeds: Option<String>,
+        /// Probe the mechanism (gain of the good training responses against their deviation)
+        /// at step 0 and every E steps (and after the last); 0 turns it off.
+        #[arg(long, default_value_t = 2)]
+        probe_every: usize,
+        /// Training prompts whose good responses the probe reads (the first ones trained on).
+        #[arg(long, default_value_t = deviate::engine::probe::PROBE_PROMPTS)]
+        probe_prompts: usize,
         #[arg(long, default_value_t = 4)]
         pairs_per_step: usize,
         /// Continuations per held-out prompt at each evaluation.
@@ -261,9 +272,12 @@ pub fn main() -> ExitCode {
         Command::Bench { what: Bench::Generate { tokens, common: c } } => {
             bench::generate(&c.models, tokens, c.repeats.max(1), c.json)
         }
-        Command::Experiment { methods, steps, eval_every, seed, pairs_per_step, samples, eval_prompts, eval_tokens, out, data, models } => {
-            let config = ExperimentConfig { methods, steps, eval_every, seed, pairs_per_step, samples, eval_prompts, eval_tokens, ..Default::default() };
-            experiment::run(&config, &data, out, &models)
+        Command::Experiment { methods, steps, eval_every, seed, seeds, probe_every, probe_prompts, pairs_per_step, samples, eval_prompts, eval_tokens, out, data, models } => {
+            let config = ExperimentConfig {
+                methods, steps, eval_every, seed, pairs_per_step, samples, eval_prompts, eval_tokens, probe_every, probe_prompts,
+                ..Default::default()
+            };
+            experiment::run(&config, seeds.as_deref(), &data, out, &models)
         }
         Command::Train { method, steps, pairs_per_step, seed, learning_rate, load, save, data, models } => {
             let args = train::TrainArgs { method, steps, pairs_per_step, seed, learning_rate, load, save, data };

@@ -1,5 +1,6 @@
-//! `deviate experiment`: every method on the same data, seed and schedule; progress on stderr,
-//! a summary table on stdout, the full report as JSON or CSV with `--out`.
+//! `deviate experiment`: every method on the same data, seed and schedule, for one seed or
+//! several; progress on stderr, a table (and the paired comparisons in words) on stdout, the
+//! full report as JSON or the table as CSV with `--out`.
 
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
@@ -8,7 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use burn::tensor::Device;
 use deviate::core::dataset::PreferenceSet;
+use deviate::engine::compare::{self, PairedRow, RunRow};
 use deviate::engine::experiment::{self, ExperimentConfig, ExperimentEvent, ExperimentReport};
+use serde::Serialize;
 
 use crate::models;
 
@@ -23,87 +26,143 @@ pub fn load_set(path: &Path) -> Result<PreferenceSet> {
     set.with_context(|| format!("{}", path.display()))
 }
 
-pub fn run(config: &ExperimentConfig, data: &Path, out: Option<PathBuf>, models_dir: &Path) -> Result<()> {
+/// Runs the experiment for each seed (`seeds` as in `--seeds`, else `config.seed`), prints the
+/// rows and the paired comparisons, and writes the report.
+pub fn run(config: &ExperimentConfig, seeds: Option<&str>, data: &Path, out: Option<PathBuf>, models_dir: &Path) -> Result<()> {
+    let seeds = match seeds {
+        Some(list) => compare::parse_seeds(list).map_err(|e| anyhow::anyhow!("--seeds: {e}"))?,
+        None => vec![config.seed],
+    };
     let set = load_set(data)?;
     let device = Device::flex();
     let lm = models::language_model(models_dir, &device)?;
     let embedder = models::embedder(models_dir, &device)?;
     let started = std::time::Instant::now();
-    let report = pollster::block_on(experiment::run(&lm, &embedder, &set, config, |event| {
-        let t = started.elapsed().as_secs_f64();
-        match event {
-            ExperimentEvent::Prepared { pairs } => eprintln!("[{t:7.1}s] {pairs} pairs prepared"),
-            ExperimentEvent::Step(record) => match (&record.metrics, &record.rejected) {
-                (Some(m), _) => eprintln!(
-                    "[{t:7.1}s] {} step {}: loss {:.4}, margin {:.4}, accuracy {:.2}",
-                    record.method.name(),
-                    m.step,
-                    m.loss,
-                    m.rewards_margins,
-                    m.rewards_accuracies
-                ),
-                (None, why) => eprintln!("[{t:7.1}s] {} step rejected: {}", record.method.name(), why.as_deref().unwrap_or("")),
-            },
-            ExperimentEvent::Eval(e) => eprintln!(
-                "[{t:7.1}s] eval {} step {}: semantic {:.4}, jaccard {:.4}, ref loglik {:.3}, relevance {:.3}",
-                e.method.map_or("base", |m| m.name()),
-                e.step,
-                e.semantic_diversity,
-                e.jaccard_diversity,
-                e.reference_loglik,
-                e.relevance
-            ),
-        }
-        ControlFlow::Continue(())
-    }))
-    .context("the experiment failed")?;
-    print!("{}", summary(&report));
+    let mut reports = Vec::new();
+    for &seed in &seeds {
+        let config = ExperimentConfig { seed, ..config.clone() };
+        let report = pollster::block_on(experiment::run(&lm, &embedder, &set, &config, |event| {
+            eprintln!("[{:7.1}s] seed {seed}: {}", started.elapsed().as_secs_f64(), progress(event));
+            ControlFlow::Continue(())
+        }))
+        .with_context(|| format!("the experiment failed (seed {seed})"))?;
+        reports.push(SeedReport { seed, report });
+    }
+    let runs: Vec<RunRow> = reports.iter().flat_map(|r| compare::runs(r.seed, &r.report)).collect();
+    let paired = compare::paired(&config.methods, &seeds, &runs);
+    let full = FullReport { config: config.clone(), seeds, runs, paired, reports };
+    print!("{}", summary(&full));
     if let Some(path) = out {
-        let text = if path.extension().is_some_and(|e| e == "csv") { csv(&report) } else { serde_json::to_string_pretty(&report)? };
+        let text = if path.extension().is_some_and(|e| e == "csv") { csv(&full) } else { serde_json::to_string_pretty(&full)? };
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }
 
-/// One row per evaluation, with the last step's TRL metrics of that method up to it.
-fn rows(report: &ExperimentReport) -> Vec<[String; 9]> {
-    report
-        .evals
+/// One seed's full report (every step's TRL metrics, every evaluation and probe).
+#[derive(Serialize)]
+struct SeedReport {
+    seed: u64,
+    #[serde(flatten)]
+    report: ExperimentReport,
+}
+
+/// What `--out` holds: the rows, the paired comparisons, and every seed's report.
+#[derive(Serialize)]
+struct FullReport {
+    config: ExperimentConfig,
+    seeds: Vec<u64>,
+    runs: Vec<RunRow>,
+    paired: Vec<PairedRow>,
+    reports: Vec<SeedReport>,
+}
+
+fn progress(event: &ExperimentEvent) -> String {
+    match event {
+        ExperimentEvent::Prepared { pairs } => format!("{pairs} pairs prepared"),
+        ExperimentEvent::Step(record) => match (&record.metrics, &record.rejected) {
+            (Some(m), _) => format!(
+                "{} step {}: loss {:.4}, margin {:.4}, accuracy {:.2}",
+                record.method.name(),
+                m.step,
+                m.loss,
+                m.rewards_margins,
+                m.rewards_accuracies
+            ),
+            (None, why) => format!("{} step rejected: {}", record.method.name(), why.as_deref().unwrap_or("")),
+        },
+        ExperimentEvent::Eval(e) => format!(
+            "eval {} step {}: semantic {:.4}, jaccard {:.4}, ref loglik {:.3}, relevance {:.3}",
+            e.method.map_or("base", |m| m.name()),
+            e.step,
+            e.semantic_diversity,
+            e.jaccard_diversity,
+            e.reference_loglik,
+            e.relevance
+        ),
+        ExperimentEvent::Probe(p) => format!(
+            "probe {} step {}: slope {:+.4}, rare − common {:+.4}",
+            p.method.map_or("base", |m| m.name()),
+            p.step,
+            p.mechanism.slope,
+            p.mechanism.rare_minus_common
+        ),
+    }
+}
+
+const HEADER: [&str; 12] =
+    ["seed", "method", "step", "slope", "rare-common", "semantic_div", "jaccard_div", "ref_loglik", "relevance", "loss", "margin", "accuracy"];
+
+/// One row per run row, with the method's last TRL metrics up to that step.
+fn rows(full: &FullReport) -> Vec<[String; 12]> {
+    let cell = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
+    full.runs
         .iter()
-        .map(|e| {
-            let last = e.method.and_then(|m| {
-                report.steps.iter().filter(|s| s.method == m).filter_map(|s| s.metrics.as_ref()).rfind(|s| s.step <= e.step)
+        .map(|r| {
+            let report = full.reports.iter().find(|s| s.seed == r.seed).map(|s| &s.report);
+            let last = report.and_then(|rep| {
+                rep.steps.iter().filter(|s| s.method == r.method).filter_map(|s| s.metrics.as_ref()).rfind(|m| r.step > 0 && m.step <= r.step)
             });
-            let metric = |f: fn(&deviate::engine::train::StepMetrics) -> f64| last.map_or("-".to_string(), |m| format!("{:.4}", f(m)));
             [
-                e.method.map_or("base", |m| m.name()).to_string(),
-                e.step.to_string(),
-                format!("{:.4}", e.semantic_diversity),
-                format!("{:.4}", e.jaccard_diversity),
-                format!("{:.4}", e.reference_loglik),
-                format!("{:.4}", e.relevance),
-                metric(|m| m.loss),
-                metric(|m| m.rewards_margins),
-                metric(|m| m.rewards_accuracies),
+                r.seed.to_string(),
+                r.method.name().to_string(),
+                r.step.to_string(),
+                cell(r.mechanism_slope),
+                cell(r.rare_minus_common),
+                cell(r.semantic_diversity),
+                cell(r.jaccard_diversity),
+                cell(r.reference_loglik),
+                cell(r.relevance),
+                cell(last.map(|m| m.loss)),
+                cell(last.map(|m| m.rewards_margins)),
+                cell(last.map(|m| m.rewards_accuracies)),
             ]
         })
         .collect()
 }
 
-const HEADER: [&str; 9] = ["method", "step", "semantic_div", "jaccard_div", "ref_loglik", "relevance", "loss", "margin", "accuracy"];
-
-fn summary(report: &ExperimentReport) -> String {
+fn summary(full: &FullReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<7}{:>5}{:>14}{:>13}{:>12}{:>11}{:>9}{:>9}{:>10}", HEADER[0], HEADER[1], HEADER[2], HEADER[3], HEADER[4], HEADER[5], HEADER[6], HEADER[7], HEADER[8]);
-    for r in rows(report) {
-        let _ = writeln!(out, "{:<7}{:>5}{:>14}{:>13}{:>12}{:>11}{:>9}{:>9}{:>10}", r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]);
+    let line = |cells: &[&str]| {
+        let widths = [5, 7, 5, 9, 12, 13, 12, 11, 10, 9, 9, 9];
+        cells.iter().zip(widths).enumerate().map(|(i, (c, w))| if i < 2 { format!("{c:<w$}") } else { format!("{c:>w$}") }).collect::<String>()
+    };
+    let _ = writeln!(out, "{}", line(&HEADER));
+    for r in rows(full) {
+        let _ = writeln!(out, "{}", line(&r.iter().map(String::as_str).collect::<Vec<_>>()));
+    }
+    if !full.paired.is_empty() {
+        let _ = writeln!(out);
+        for p in &full.paired {
+            let _ = writeln!(out, "{}", p.sentence());
+        }
     }
     out
 }
 
-fn csv(report: &ExperimentReport) -> String {
+fn csv(full: &FullReport) -> String {
     let mut out = HEADER.join(",") + "\n";
-    for r in rows(report) {
+    for r in rows(full) {
         out += &(r.join(",") + "\n");
     }
     out

@@ -1,0 +1,77 @@
+//! The mechanism probe on a tiny random llama (Flex CPU): every gain is 0 while the policy is the
+//! reference, the probe's log-probs are the trainer's for the same sequences, and the gains it
+//! reports are (log π − log π_ref) / |y|.
+
+use burn::tensor::Device;
+use deviate::core::mechanism::mechanism;
+use deviate::engine::probe::{Probe, ProbeItem};
+use deviate::engine::train::{Method, PairTokens, StepOutcome, TrainConfig, Trainer};
+use deviate::model::llama::{Llama, LlamaConfig, LoraConfig, Target};
+
+fn tiny() -> LlamaConfig {
+    LlamaConfig { vocab: 40, hidden: 16, layers: 2, heads: 4, kv_heads: 2, ffn: 24, rms_eps: 1e-5, rope_theta: 1e4, context: 64 }
+}
+
+fn pairs() -> Vec<PairTokens> {
+    vec![
+        PairTokens { key: 1, prompt: vec![1, 5, 9], chosen: vec![3, 4, 7, 2], rejected: vec![8, 8, 2], weight: 1.6 },
+        PairTokens { key: 2, prompt: vec![6, 2], chosen: vec![11, 12], rejected: vec![13, 14, 15, 16, 2], weight: 0.4 },
+    ]
+}
+
+/// The chosen responses of [`pairs`] and one more of the first prompt, as probe items.
+fn items() -> Vec<ProbeItem> {
+    let item = |prompt, response, deviation, prompt_ids: &[u32], completion: &[u32]| ProbeItem {
+        prompt,
+        response,
+        score: 5.0,
+        deviation,
+        prompt_ids: prompt_ids.to_vec(),
+        completion: completion.to_vec(),
+    };
+    vec![
+        item(0, 0, 0.6, &[1, 5, 9], &[3, 4, 7, 2]),
+        item(1, 0, 0.3, &[6, 2], &[11, 12]),
+        item(0, 1, 0.2, &[1, 5, 9], &[20, 21, 22, 23, 24, 2]),
+    ]
+}
+
+fn setup() -> (Llama, Trainer) {
+    let device = Device::flex();
+    let base = Llama::random(&tiny(), 3, &device);
+    let lora = LoraConfig { rank: 2, alpha: 4.0, targets: vec![Target::Q, Target::V] };
+    let trainer = Trainer::new(&base, Method::Dpo, TrainConfig { lora, learning_rate: 1e-2, seed: 5, ..Default::default() }, &device);
+    (base, trainer)
+}
+
+#[test]
+fn gains_are_zero_while_the_policy_is_the_reference() {
+    let (base, trainer) = setup();
+    let probe = pollster::block_on(Probe::new(&base, items(), &Device::flex())).unwrap();
+    let point = pollster::block_on(probe.measure(&trainer.policy(), Some(Method::Dpo), 0, &Device::flex())).unwrap();
+    assert_eq!(point.gains.len(), 3);
+    assert!(point.gains.iter().all(|g| g.gain == 0.0), "{:?}", point.gains);
+    assert_eq!((point.mechanism.slope, point.mechanism.rare_minus_common), (0.0, 0.0));
+}
+
+#[test]
+fn probe_log_probs_are_the_trainers() {
+    let (base, mut trainer) = setup();
+    let device = Device::flex();
+    assert!(matches!(pollster::block_on(trainer.step(&pairs())).unwrap(), StepOutcome::Applied(_)));
+    let probe = pollster::block_on(Probe::new(&base, items(), &device)).unwrap();
+    let point = pollster::block_on(probe.measure(&trainer.policy(), Some(Method::Dpo), 1, &device)).unwrap();
+    // The next step's rewards/chosen are β(log π(y_w) − log π_ref(y_w)) under the same policy.
+    let StepOutcome::Applied(metrics) = pollster::block_on(trainer.step(&pairs())).unwrap() else { panic!("rejected") };
+    let beta = TrainConfig::default().beta;
+    for (k, item) in items().iter().take(2).enumerate() {
+        let summed = point.gains[k].gain * item.completion.len() as f64;
+        let reward = metrics.per_pair[k].0;
+        assert!((beta * summed - reward).abs() < 1e-5 * (1.0 + reward.abs()), "pair {k}: probe {}, trainer {reward}", beta * summed);
+        assert!(summed.abs() > 1e-6, "the step moved the policy");
+    }
+    // The mechanism numbers are the core formulas over these gains.
+    assert_eq!(point.mechanism, mechanism(&point.gains));
+    let logps = pollster::block_on(probe.logps(&trainer.policy(), &device)).unwrap();
+    assert_eq!(logps.len(), 3);
+}

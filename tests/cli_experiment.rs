@@ -87,6 +87,38 @@ fn several_seeds_are_compared_by_paired_differences() {
     assert!(table.contains("DDPO − DPO mechanism slope") && table.contains("of 2 seeds"), "{table}");
 }
 
+/// Reports of separate runs (other methods, other seeds) merge into one comparison.
+#[test]
+fn compare_merges_reports_of_separate_runs() {
+    let dir = std::env::temp_dir();
+    let row = |seed: u64, method: &str, step: u64, slope: f64| {
+        serde_json::json!({"seed": seed, "method": method, "step": step, "mechanism_slope": slope, "rare_minus_common": slope / 10.0,
+            "semantic_diversity": 0.7, "jaccard_diversity": 0.9, "reference_loglik": -3.0, "relevance": 0.4})
+    };
+    let report = |method: &str, slopes: [f64; 2]| {
+        let runs: Vec<Value> = [0, 1].iter().flat_map(|&s| [row(s, method, 0, 0.0), row(s, method, 6, slopes[s as usize])]).collect();
+        serde_json::json!({"config": {"methods": [method]}, "seeds": [0, 1], "runs": runs, "paired": [], "reports": []})
+    };
+    let [a, b, out] = ["dpo", "ddpo", "merged"].map(|n| dir.join(format!("deviate-compare-{n}-{}.json", std::process::id())));
+    std::fs::write(&a, report("dpo", [0.1, 0.2]).to_string()).unwrap();
+    std::fs::write(&b, report("ddpo", [0.4, 0.1]).to_string()).unwrap();
+    let output = cli_support::deviate(&["compare", b.to_str().unwrap(), a.to_str().unwrap(), "--out", out.to_str().unwrap()], "");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let merged: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    for f in [&a, &b, &out] {
+        std::fs::remove_file(f).ok();
+    }
+    assert_eq!(merged["config"]["methods"], serde_json::json!(["dpo", "ddpo"]));
+    assert_eq!(merged["runs"].as_array().unwrap().len(), 8);
+    let slope = &merged["paired"][0];
+    assert_eq!((slope["metric"].as_str(), slope["a"].as_str(), slope["b"].as_str()), (Some("mechanism_slope"), Some("ddpo"), Some("dpo")));
+    assert!((slope["mean_diff"].as_f64().unwrap() - 0.1).abs() < 1e-12, "{slope}");
+    assert_eq!((slope["wins"].as_u64(), slope["n"].as_u64()), (Some(1), Some(2)));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("DDPO − DPO mechanism slope +0.1000"));
+    let missing = cli_support::deviate(&["compare", "/nonexistent/report.json"], "");
+    assert!(!missing.status.success() && String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
+}
+
 #[test]
 fn bad_seed_lists_are_refused() {
     for (seeds, why) in [("1-x", "\"x\" is not a seed"), ("4-2", "runs backwards"), ("1,1", "listed twice"), ("", "is not a seed")] {

@@ -162,4 +162,22 @@ fn the_cli_encodes_and_decodes_links() {
     let out = cli_support::deviate(&["link", "encode"], r#"{"run_steps":-3}"#);
     assert!(!out.status.success() && out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a usable experiment"));
+    // 60 KB of incompressible responses is a valid experiment whose link would be too long: no
+    // link is printed that `decode` would refuse.
+    let mut x: u64 = 7;
+    let noise: Vec<String> = (0..150)
+        .map(|_| {
+            (0..400)
+                .map(|_| {
+                    x = x * 48271 % 2_147_483_647;
+                    char::from(b'a' + (x >> 16) as u8 % 26)
+                })
+                .collect()
+        })
+        .collect();
+    let big = serde_json::json!({ "responses": noise.join("\n") }).to_string();
+    let out = cli_support::deviate(&["link", "encode"], &big);
+    assert!(!out.status.success() && out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot travel as a link") && stderr.contains("too long"), "{stderr}");
 }

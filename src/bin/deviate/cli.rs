@@ -101,6 +101,16 @@ enum Command {
         #[arg(long, default_value = "www/models")]
         models: PathBuf,
     },
+    /// Merge reports of `deviate experiment --out` (other methods or seeds) and compare every two
+    /// methods over the seeds they share.
+    Compare {
+        /// Reports written by `deviate experiment --out F.json`.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Write the merged report here (.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// The pairs a method trains on, as TRL preference JSONL with deviation weights.
     Pairs {
         #[arg(long, default_value = "ddpo")]
@@ -279,6 +289,7 @@ pub fn main() -> ExitCode {
             };
             experiment::run(&config, seeds.as_deref(), &data, out, &models)
         }
+        Command::Compare { reports, out } => experiment::compare(&reports, out),
         Command::Train { method, steps, pairs_per_step, seed, learning_rate, load, save, data, models } => {
             let args = train::TrainArgs { method, steps, pairs_per_step, seed, learning_rate, load, save, data };
             train::run(&args, &models)

@@ -11,7 +11,8 @@ use burn::tensor::Device;
 use deviate::core::dataset::PreferenceSet;
 use deviate::engine::compare::{self, PairedRow, RunRow};
 use deviate::engine::experiment::{self, ExperimentConfig, ExperimentEvent, ExperimentReport};
-use serde::Serialize;
+use deviate::engine::train::Method;
+use serde::{Deserialize, Serialize};
 
 use crate::models;
 
@@ -59,8 +60,52 @@ pub fn run(config: &ExperimentConfig, seeds: Option<&str>, data: &Path, out: Opt
     Ok(())
 }
 
+/// Merges the reports `deviate experiment --out` wrote (e.g. DPO and DDPO in one run, ORPO and
+/// DORPO in another, or seeds run on different machines) and compares every two methods over
+/// the seeds they share, exactly as one run over all of them would.
+pub fn compare(files: &[PathBuf], out: Option<PathBuf>) -> Result<()> {
+    let mut merged: Option<FullReport> = None;
+    for path in files {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let next: FullReport = serde_json::from_str(&text).with_context(|| format!("{}: not a report of deviate experiment --out", path.display()))?;
+        merged = Some(match merged {
+            None => next,
+            Some(mut full) => {
+                let fresh: Vec<RunRow> = next.runs.into_iter().filter(|r| !next_seen(&full.runs, r)).collect();
+                full.runs.extend(fresh);
+                let fresh: Vec<SeedReport> = next
+                    .reports
+                    .into_iter()
+                    .filter(|n| !full.reports.iter().any(|r| r.seed == n.seed && r.report.config.methods == n.report.config.methods))
+                    .collect();
+                full.reports.extend(fresh);
+                full.seeds.extend(next.seeds);
+                full.config.methods.extend(next.config.methods);
+                full
+            }
+        });
+    }
+    let mut full = merged.context("name at least one report")?;
+    full.seeds.sort_unstable();
+    full.seeds.dedup();
+    full.config.methods.sort_by_key(|m| Method::ALL.iter().position(|x| x == m));
+    full.config.methods.dedup();
+    full.runs.sort_by_key(|r| (r.seed, Method::ALL.iter().position(|m| *m == r.method), r.step));
+    full.paired = compare::paired(&full.config.methods, &full.seeds, &full.runs);
+    print!("{}", summary(&full));
+    if let Some(path) = out {
+        std::fs::write(&path, serde_json::to_string_pretty(&full)?).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Whether `rows` already hold `row`'s seed, method and step.
+fn next_seen(rows: &[RunRow], row: &RunRow) -> bool {
+    rows.iter().any(|r| (r.seed, r.method, r.step) == (row.seed, row.method, row.step))
+}
+
 /// One seed's full report (every step's TRL metrics, every evaluation and probe).
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct SeedReport {
     seed: u64,
     #[serde(flatten)]
@@ -68,7 +113,7 @@ struct SeedReport {
 }
 
 /// What `--out` holds: the rows, the paired comparisons, and every seed's report.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct FullReport {
     config: ExperimentConfig,
     seeds: Vec<u64>,
@@ -119,7 +164,7 @@ fn rows(full: &FullReport) -> Vec<[String; 12]> {
     full.runs
         .iter()
         .map(|r| {
-            let report = full.reports.iter().find(|s| s.seed == r.seed).map(|s| &s.report);
+            let report = full.reports.iter().find(|s| s.seed == r.seed && s.report.config.methods.contains(&r.method)).map(|s| &s.report);
             let last = report.and_then(|rep| {
                 rep.steps.iter().filter(|s| s.method == r.method).filter_map(|s| s.metrics.as_ref()).rfind(|m| r.step > 0 && m.step <= r.step)
             });

@@ -17,6 +17,8 @@ pub fn encode(input: Option<&Path>, base: Option<&str>) -> Result<()> {
     };
     let experiment = Experiment::from_json(&json).map_err(|e| anyhow::anyhow!("not a usable experiment: {e}"))?;
     let token = experiment.encode();
+    // Print only what `decode` (and the page) will open.
+    Experiment::decode(&token).map_err(|e| anyhow::anyhow!("this experiment cannot travel as a link ({e}); share it as a JSON export"))?;
     match base {
         Some(base) => println!("{}#x={token}", base.split('#').next().unwrap_or(base)),
         None => println!("{token}"),

@@ -5,19 +5,12 @@
 use burn::tensor::Device;
 use deviate::core::mechanism::mechanism;
 use deviate::engine::probe::{Probe, ProbeItem};
-use deviate::engine::train::{Method, PairTokens, StepOutcome, TrainConfig, Trainer};
-use deviate::model::llama::{Llama, LlamaConfig, LoraConfig, Target};
+use deviate::engine::train::{Method, StepOutcome, TrainConfig, Trainer};
+use deviate::model::llama::{Llama, LoraConfig, Target};
 
-fn tiny() -> LlamaConfig {
-    LlamaConfig { vocab: 40, hidden: 16, layers: 2, heads: 4, kv_heads: 2, ffn: 24, rms_eps: 1e-5, rope_theta: 1e4, context: 64 }
-}
+mod tiny;
+use tiny::{pairs, tiny};
 
-fn pairs() -> Vec<PairTokens> {
-    vec![
-        PairTokens { key: 1, prompt: vec![1, 5, 9], chosen: vec![3, 4, 7, 2], rejected: vec![8, 8, 2], weight: 1.6 },
-        PairTokens { key: 2, prompt: vec![6, 2], chosen: vec![11, 12], rejected: vec![13, 14, 15, 16, 2], weight: 0.4 },
-    ]
-}
 
 /// The chosen responses of [`pairs`] and one more of the first prompt, as probe items.
 fn items() -> Vec<ProbeItem> {

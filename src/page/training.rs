@@ -189,21 +189,22 @@ impl TrainView {
             _ => format!("{steps} steps per lane done"),
         };
         self.status = format!("{how}; worker memory {:.0} MB.", memory_bytes / 1e6);
-        let lesson = self.lesson.as_mut()?;
-        match lesson.phase {
-            LessonPhase::SettingUp if steps == 0 && !paused => {
-                lesson.phase = LessonPhase::Running { started: now };
-                self.busy = true;
-                self.status = format!("Lesson: set up; running {} steps of each lane…", lesson.steps);
-                return Some(Followup::Run { steps: lesson.steps });
-            }
-            LessonPhase::Running { .. } => {
-                lesson.phase = LessonPhase::Done;
-                if !paused && steps >= lesson.steps {
-                    self.status = format!("Lesson done: {steps} steps per lane; worker memory {:.0} MB.", memory_bytes / 1e6);
+        if let Some(lesson) = self.lesson.as_mut() {
+            match lesson.phase {
+                LessonPhase::SettingUp if steps == 0 && !paused => {
+                    lesson.phase = LessonPhase::Running { started: now };
+                    self.busy = true;
+                    self.status = format!("Lesson: set up; running {} steps of each lane…", lesson.steps);
+                    return Some(Followup::Run { steps: lesson.steps });
                 }
+                LessonPhase::Running { .. } => {
+                    lesson.phase = LessonPhase::Done;
+                    if !paused && steps >= lesson.steps {
+                        self.status = format!("Lesson done: {steps} steps per lane; worker memory {:.0} MB.", memory_bytes / 1e6);
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
         (steps > 0).then_some(Followup::Record { steps })
     }

@@ -8,15 +8,15 @@ use std::rc::Rc;
 use leptos::prelude::*;
 
 use crate::core::records::responses_from_lines;
-use crate::engine::learner::{LaneSummary, LearnerData, MAX_IMPORT_BYTES, RunSummary, ratings_to_set};
+use crate::engine::learner::{LearnerData, MAX_IMPORT_BYTES, RunSummary, ratings_to_set};
 use crate::engine::link::{Experiment, MAX_RESPONSES, Section};
 use crate::engine::protocol::{BackendInfo, Event, Finish, ModelName, Request, SimilarityKind};
 
 use super::bridge::Bridge;
 use super::components::{
-    BackendBadge, DeviationBars, GeneratePanel, Heatmap, LaneView, ModelPanel, ResponsesInput, SharePanel, TrainAction,
-    TrainView, TrainingPanel,
+    BackendBadge, DeviationBars, GeneratePanel, Heatmap, ModelPanel, ResponsesInput, SharePanel, TrainAction, TrainingPanel,
 };
+use crate::page::training::{Followup, TrainView};
 use super::state;
 
 /// One analysis as the page shows it: the texts it was computed for, and the worker's numbers.
@@ -101,6 +101,7 @@ pub fn App() -> impl IntoView {
     let link_error = RwSignal::new(boot.link_error);
     let storage_error = RwSignal::new(boot.storage_error);
     let (hide, panel) = (initial.hide.clone(), initial.panel);
+    let (opened_for_lesson, lesson) = (initial.lesson, RwSignal::new(initial.lesson));
     // The learner's ratings as training data; a link's own data until there are some.
     let link_data = initial.train.data.clone();
     let custom = Memo::new(move |_| learner.with(|l| ratings_to_set(&l.ratings)).or_else(|| link_data.clone()));
@@ -113,13 +114,24 @@ pub fn App() -> impl IntoView {
         run_steps: run_steps.get(),
         panel,
         hide: hide.clone(),
+        lesson: lesson.get(),
     });
-    // The address follows the state, and the learner's data is saved, on every change.
+    let saver = Rc::new(RefCell::new(boot.saver));
+    // The address follows the state, and the learner's data is saved, on every change. An
+    // experiment that its checks refuse is neither put in the address nor saved (a later visit
+    // would refuse it); errors stay up until the learner dismisses them.
+    let effect_saver = saver.clone();
     Effect::new(move |_| {
         let e = experiment.get();
-        state::set_address(&e.encode());
+        if e.check().is_ok()
+            && let Err(message) = state::set_address(&e.encode())
+        {
+            storage_error.set(Some(message));
+        }
         let data = learner.with(|l| LearnerData { experiment: e, ..l.clone() });
-        storage_error.set(state::save(&data).err());
+        if let Err(message) = effect_saver.borrow_mut().save(&mut state::Local, &data) {
+            storage_error.set(Some(message));
+        }
     });
     let backend = RwSignal::new(None::<BackendInfo>);
     let model = RwSignal::new(ModelState::Loading(Vec::new()));
@@ -132,7 +144,15 @@ pub fn App() -> impl IntoView {
     let sent: Rc<RefCell<BTreeMap<u64, Vec<String>>>> = Rc::default();
 
     let sent_for_events = sent.clone();
-    let bridge = Bridge::spawn(move |event| match event {
+    // Steps the one-click lesson asks for once it is set up: (session, steps).
+    let lesson_run = RwSignal::new(None::<(u64, usize)>);
+    let record = move |steps: usize| {
+        let lanes = training.with_untracked(TrainView::summaries);
+        let (seed, data) = setup.with_untracked(|s| (s.train.seed, if s.data.is_some() { "ratings" } else { "toy" }));
+        let run = RunSummary { ended: state::now_iso(), steps, seed, data: data.into(), lanes };
+        learner.update(|l| l.record(run));
+    };
+    let on_event = move |event: Event| match event {
         Event::Ready { backend: info } => {
             status.set(format!("Worker ready on {}", info.label()));
             backend.set(Some(info));
@@ -184,78 +204,14 @@ pub fn App() -> impl IntoView {
                 g.summary = format!("{how}: {tokens} tokens in {:.1} s ({rate:.1} tokens/s).", millis / 1000.0);
             }
         }),
-        Event::TrainReady { id, methods, pairs } => training.update(|t| {
-            if t.id == Some(id) {
-                t.lanes = methods.into_iter().zip(pairs).map(|(method, pairs)| LaneView::new(method, pairs)).collect();
-                t.status = "Lanes ready.".into();
-            }
-        }),
-        Event::TrainEvaluating { id, lane, done, total } => training.update(|t| {
-            if t.id == Some(id) {
-                let name = lane.and_then(|i| t.lanes.get(i)).map_or("the base model".to_string(), |l| l.method.name().to_uppercase());
-                t.status = format!("Scoring {name} for diversity and quality: prompt {} of {total}…", done + 1);
-                t.progress = Some((done, total));
-            }
-        }),
-        Event::TrainEval { id, lane, point, millis } => training.update(|t| {
-            if t.id == Some(id) {
-                t.progress = None;
-                match lane {
-                    // The base model is every lane's step 0.
-                    None => t.lanes.iter_mut().for_each(|l| l.evals.push(point.clone())),
-                    Some(i) => {
-                        if let Some(l) = t.lanes.get_mut(i) {
-                            l.evals.push(point);
-                            l.eval_millis = millis;
-                        }
-                    }
-                }
-            }
-        }),
-        Event::TrainStep { id, lane, metrics, batch, millis } => training.update(|t| {
-            if t.id == Some(id)
-                && let Some(l) = t.lanes.get_mut(lane)
-            {
-                t.status = format!("{} step {}: loss {:.4}", l.method.name().to_uppercase(), metrics.step, metrics.loss);
-                l.rows.push(metrics);
-                l.batch = batch;
-                l.rejected = None;
-                l.millis = millis;
-            }
-        }),
-        Event::TrainRejected { id, lane, reason } => training.update(|t| {
-            if t.id == Some(id)
-                && let Some(l) = t.lanes.get_mut(lane)
-            {
-                l.rejected = Some(reason);
-            }
-        }),
-        Event::TrainIdle { id, steps, paused, memory_bytes } => training.update(|t| {
-            if t.id == Some(id) {
-                if steps > 0 {
-                    let lanes = t
-                        .lanes
-                        .iter()
-                        .filter_map(|l| {
-                            let last = l.rows.last()?;
-                            let (loss, margin, accuracy) = (last.loss, last.rewards_margins, last.rewards_accuracies);
-                            Some(LaneSummary { method: l.method, loss, margin, accuracy, eval: l.evals.last().cloned() })
-                        })
-                        .collect();
-                    let (seed, data) = setup.with_untracked(|s| (s.train.seed, if s.data.is_some() { "ratings" } else { "toy" }));
-                    let run = RunSummary { ended: state::now_iso(), steps, seed, data: data.into(), lanes };
-                    learner.update(|l| l.record(run));
-                }
-                t.busy = false;
-                t.progress = None;
-                let how = match (steps, paused) {
-                    (0, false) => "Ready: press Step or Run".to_string(),
-                    (_, true) => format!("Paused after {steps} steps per lane"),
-                    _ => format!("{steps} steps per lane done"),
-                };
-                t.status = format!("{how}; worker memory {:.0} MB.", memory_bytes / 1e6);
-            }
-        }),
+        Event::TrainReady { .. }
+        | Event::TrainEvaluating { .. }
+        | Event::TrainEval { .. }
+        | Event::TrainProbing { .. }
+        | Event::TrainProbe { .. }
+        | Event::TrainStep { .. }
+        | Event::TrainRejected { .. }
+        | Event::TrainIdle { .. } => {} // the training view's reducer, above
         Event::CacheCleared => {
             cache_note.set(Some("Cache cleared: the model downloads again on the next visit.".into()))
         }
@@ -269,28 +225,31 @@ pub fn App() -> impl IntoView {
             shown.set(Some(Shown { similarity_kind, texts, similarity, deviation, weight, truncated, millis }));
         }
         Event::Error { id, message } => {
-            let mut for_generation = false;
+            let mut answered = training.with_untracked(|t| id.is_some() && t.id == id);
             generated.update(|g| {
                 if id.is_some() && g.id == id {
-                    for_generation = true;
+                    answered = true;
                     g.running = false;
                     g.summary = format!("Error: {message}");
                 }
             });
-            training.update(|t| {
-                if id.is_some() && t.id == id {
-                    for_generation = true;
-                    t.busy = false;
-                    t.progress = None;
-                    t.status = format!("Error: {message}");
-                }
-            });
-            if !for_generation {
+            if !answered {
                 status.set(format!("Error: {message}"));
             }
         }
         Event::Embeddings { .. } => {} // the page does not ask for raw embeddings
+    };
+    let bridge = Bridge::spawn(move |event| {
+        let mut followup = None;
+        training.update(|t| followup = t.apply(&event, js_sys::Date::now()));
+        match followup {
+            Some(Followup::Record { steps }) => record(steps),
+            Some(Followup::Run { steps }) => lesson_run.set(training.with_untracked(|t| t.id).map(|id| (id, steps))),
+            None => {}
+        }
+        on_event(event)
     });
+
     let bridge = match bridge {
         Ok(bridge) => Some(bridge),
         Err(message) => {
@@ -348,26 +307,31 @@ pub fn App() -> impl IntoView {
             summary: "Starting…".into(),
         });
     };
+    // The lesson's steps go out once its session is set up.
+    let lesson_bridge = bridge.clone();
+    Effect::new(move |_| {
+        if let (Some((id, steps)), Some(bridge)) = (lesson_run.get(), &lesson_bridge) {
+            bridge.send(&Request::TrainRun { id, steps });
+            lesson_run.set(None);
+        }
+    });
     let train_bridge = bridge.clone();
     let train = move |action: TrainAction| {
         let Some(bridge) = &train_bridge else { return };
         match action {
             TrainAction::SetUp(setup) => {
                 let id = bridge.send_new(|id| Request::TrainStart { id, setup });
-                training.set(TrainView {
-                    id: Some(id),
-                    busy: true,
-                    status: "Setting up: loading the models and embedding the toy set…".into(),
-                    ..Default::default()
-                });
+                training.set(TrainView::setting_up(id, None));
+            }
+            TrainAction::Lesson(setup, steps) => {
+                lesson.set(true);
+                let id = bridge.send_new(|id| Request::TrainStart { id, setup });
+                training.set(TrainView::setting_up(id, Some(steps)));
             }
             TrainAction::Run(steps) => {
                 if let Some(id) = training.with_untracked(|t| t.id) {
                     bridge.send(&Request::TrainRun { id, steps });
-                    training.update(|t| {
-                        t.busy = true;
-                        t.status = format!("Running {steps} step(s)…");
-                    });
+                    training.update(|t| t.running(steps));
                 }
             }
             TrainAction::Pause => {
@@ -398,6 +362,7 @@ pub fn App() -> impl IntoView {
         }
     };
     let import = move |file: web_sys::File| {
+        let saver = saver.clone();
         if file.size() > MAX_IMPORT_BYTES as f64 {
             storage_error.set(Some(format!(
                 "Import refused: {} is {:.1} MB; an export is at most {} MB.",
@@ -412,10 +377,11 @@ pub fn App() -> impl IntoView {
             let parsed = read.map_err(|e| e.to_string()).and_then(|json| LearnerData::from_json(&json));
             match parsed {
                 // The components read their fields once, so the page restarts on the imported state.
-                Ok(data) => match state::save(&data) {
+                Ok(data) => match saver.borrow_mut().save(&mut state::Local, &data) {
                     Ok(()) => {
-                        state::set_address(&data.experiment.encode());
-                        let _ = web_sys::window().map(|w| w.location().reload());
+                        if let Err(message) = state::set_address(&data.experiment.encode()).and_then(|()| state::reload()) {
+                            storage_error.set(Some(format!("Imported, but {message}: reload the page.")));
+                        }
                     }
                     Err(message) => storage_error.set(Some(message)),
                 },
@@ -427,12 +393,17 @@ pub fn App() -> impl IntoView {
     let shown_section = move |section: Section| !initial.hide.contains(&section);
     // A link pasted into the address bar of the open page changes only the hash: start over on it.
     let _ = window_event_listener(leptos::ev::hashchange, move |_| {
-        if state::hash_token() != Some(experiment.get_untracked().encode()) {
-            let _ = web_sys::window().map(|w| w.location().reload());
+        if state::hash_token() != Some(experiment.get_untracked().encode())
+            && let Err(message) = state::reload()
+        {
+            link_error.set(Some(format!("A new link was pasted, but {message}: reload the page.")));
         }
     });
     if let Some(section) = panel {
         request_animation_frame(move || state::scroll_to(&format!("{}-heading", section.name())));
+    }
+    if opened_for_lesson {
+        request_animation_frame(|| state::focus("lesson-run"));
     }
 
     view! {
@@ -466,7 +437,8 @@ pub fn App() -> impl IntoView {
             {shown_section(Section::Heatmap).then(|| view! { <Heatmap shown=shown.into() /> })}
             {shown_section(Section::Model).then(|| view! { <ModelPanel model=model.into() note=cache_note.into() on_clear=clear_cache /> })}
             {shown_section(Section::Training).then(|| view! {
-                <TrainingPanel view_state=training.into() setup=setup run_steps=run_steps custom=custom.into() on_action=train />
+                <TrainingPanel view_state=training.into() setup=setup run_steps=run_steps custom=custom.into()
+                    lesson=opened_for_lesson on_action=train />
             })}
             {shown_section(Section::Share).then(|| view! {
                 <SharePanel experiment=experiment.into() learner=learner.into() on_export=export on_import=import on_clear=clear

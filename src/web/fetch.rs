@@ -51,7 +51,7 @@ pub async fn manifest(names: &[&str]) -> Result<Vec<ManifestEntry>, String> {
     if !response.ok() {
         return Err(format!("manifest.json: HTTP {} (run `make models`)", response.status()));
     }
-    let text = wait(response.text().map_err(describe)?).await?.as_string().unwrap_or_default();
+    let text = body_text(&response, "manifest.json").await?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|e| format!("manifest.json: {e}"))?;
     names
         .iter()
@@ -67,7 +67,12 @@ pub async fn text(path: &str) -> Result<String, String> {
     if !response.ok() {
         return Err(format!("{path}: HTTP {}", response.status()));
     }
-    Ok(wait(response.text().map_err(describe)?).await?.as_string().unwrap_or_default())
+    body_text(&response, path).await
+}
+
+/// The response's body as text; a body that is not text is an error naming `what`.
+async fn body_text(response: &Response, what: &str) -> Result<String, String> {
+    wait(response.text().map_err(describe)?).await?.as_string().ok_or_else(|| format!("{what}: the body is not text"))
 }
 
 async fn open_cache() -> Option<Cache> {
@@ -128,17 +133,27 @@ pub async fn load(entry: &ManifestEntry, on_progress: impl Fn(u64)) -> Result<(V
         let chunk = wait(reader.read())
             .await
             .map_err(|e| format!("{}: download failed or does not match manifest.json ({e})", entry.file))?;
-        if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
-            break;
+        let malformed = || format!("{}: the download stream sent something that is not bytes", entry.file);
+        match Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()) {
+            Some(true) => break,
+            Some(false) => {}
+            None => return Err(malformed()),
         }
-        let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(describe)?.unchecked_into();
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(describe)?.dyn_into().map_err(|_| malformed())?;
         let start = bytes.len();
         bytes.resize(start + value.length() as usize, 0);
         value.copy_to(&mut bytes[start..]);
         on_progress(bytes.len() as u64);
     }
+    // Nothing short or different is kept: the length and the hash are checked before caching.
+    if bytes.len() as u64 != entry.bytes {
+        return Err(format!("{}: received {} bytes, manifest.json says {}", entry.file, bytes.len(), entry.bytes));
+    }
+    let body = Uint8Array::from(bytes.as_slice());
+    if sha256_hex(&body.buffer().unchecked_into()).await? != entry.sha256 {
+        return Err(format!("{}: the download does not match manifest.json's sha256", entry.file));
+    }
     if let Some(cache) = &cache {
-        let body = Uint8Array::from(bytes.as_slice());
         let response = Response::new_with_opt_buffer_source(Some(&body)).map_err(describe)?;
         // Caching can fail (quota, private mode): the page still works, it only downloads again.
         if let Err(error) = wait(cache.put_with_str(&url, &response)).await {

@@ -6,6 +6,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use burn::tensor::Device;
+use futures::FutureExt;
+use futures::future::{LocalBoxFuture, Shared};
 use gloo_timers::future::TimeoutFuture;
 use wasm_bindgen::JsCast;
 
@@ -26,9 +28,12 @@ pub fn wasm_memory() -> f64 {
         .map_or(0.0, |b| b.byte_length() as f64)
 }
 
+/// The LM's load, shared by everyone who asks while it runs (single-flight).
+type Loading = Shared<LocalBoxFuture<'static, Result<Rc<LanguageModel>, String>>>;
+
 #[derive(Default)]
 struct State {
-    lm: RefCell<Option<Rc<LanguageModel>>>,
+    lm: RefCell<Option<Loading>>,
     /// The generation running now, if any.
     running: Cell<Option<u64>>,
     stop: Cell<bool>,
@@ -71,31 +76,15 @@ impl Generator {
         }
     }
 
-    /// The LM, loaded (with progress events) on first use.
+    /// The LM, loaded (with progress events) on first use; requests that arrive while it loads
+    /// wait for the same load. A failed load is tried again on the next request.
     pub async fn model(&self) -> Result<Rc<LanguageModel>, String> {
-        if let Some(lm) = self.state.lm.borrow().clone() {
-            return Ok(lm);
+        let loading = self.state.lm.borrow_mut().get_or_insert_with(|| load(self.device.clone()).boxed_local().shared()).clone();
+        let result = loading.await;
+        if result.is_err() {
+            self.state.lm.borrow_mut().take();
         }
-        let started = now();
-        let result = async {
-            let (files, cached) = load_files(ModelName::Lm, &[LM_FILE]).await?;
-            let lm = LanguageModel::from_gguf_bytes(&files[0], &self.device).map_err(|e| format!("{LM_FILE}: {e}"))?;
-            Ok::<_, String>((lm, cached))
-        }
-        .await;
-        match result {
-            Ok((lm, cached)) => {
-                let lm = Rc::new(lm);
-                *self.state.lm.borrow_mut() = Some(lm.clone());
-                let millis = now() - started;
-                post(&Event::ModelReady { model: ModelName::Lm, cached, millis, memory_bytes: wasm_memory() });
-                Ok(lm)
-            }
-            Err(message) => {
-                post(&Event::ModelError { model: ModelName::Lm, message: message.clone() });
-                Err(message)
-            }
-        }
+        result
     }
 
     async fn run(&self, id: u64, prompt: &str, params: &GenerateParams) -> Result<(), String> {
@@ -125,5 +114,26 @@ impl Generator {
         let stopped = self.state.stop.get();
         post(&Event::GenerationDone { id, tokens, millis: now() - started, stopped });
         Ok(())
+    }
+}
+
+/// Loads the LM's file (cache or network, with progress) and builds the model on `device`.
+async fn load(device: Device) -> Result<Rc<LanguageModel>, String> {
+    let started = now();
+    let result = async {
+        let (files, cached) = load_files(ModelName::Lm, &[LM_FILE]).await?;
+        let lm = LanguageModel::from_gguf_bytes(&files[0], &device).map_err(|e| format!("{LM_FILE}: {e}"))?;
+        Ok::<_, String>((lm, cached))
+    }
+    .await;
+    match result {
+        Ok((lm, cached)) => {
+            post(&Event::ModelReady { model: ModelName::Lm, cached, millis: now() - started, memory_bytes: wasm_memory() });
+            Ok(Rc::new(lm))
+        }
+        Err(message) => {
+            post(&Event::ModelError { model: ModelName::Lm, message: message.clone() });
+            Err(message)
+        }
     }
 }

@@ -6,17 +6,41 @@ use wasm_bindgen::JsCast;
 
 use crate::engine::learner::LearnerData;
 use crate::engine::link::Experiment;
-
-/// The localStorage key of the learner's data.
-const KEY: &str = "deviate.v1";
+use crate::engine::store::{self, KeyValue, Saver};
 
 /// What the page starts from, and what went wrong reading it (shown, never silent).
 pub struct Boot {
     pub experiment: Experiment,
     pub learner: LearnerData,
+    /// Writes the learner's data back without ever losing what could not be read.
+    pub saver: Saver,
     /// A share link could not be opened: the default experiment is loaded instead.
     pub link_error: Option<String>,
     pub storage_error: Option<String>,
+}
+
+/// The browser's localStorage as a [`KeyValue`] store.
+pub struct Local;
+
+impl KeyValue for Local {
+    fn get(&self, key: &str) -> Result<Option<String>, String> {
+        LocalStorage::raw().get_item(key).map_err(|e| describe(&e))
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        LocalStorage::raw().set_item(key, value).map_err(|e| {
+            let why = describe(&e);
+            if why.contains("Quota") {
+                "Your data could not be saved: the browser's storage for this page is full. Export it, then clear some ratings or runs.".into()
+            } else {
+                format!("Your data could not be saved ({why}): export it to keep it.")
+            }
+        })
+    }
+}
+
+fn describe(e: &wasm_bindgen::JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.name())).unwrap_or_else(|| "storage refused".into())
 }
 
 fn hash() -> String {
@@ -26,14 +50,7 @@ fn hash() -> String {
 /// The experiment of the address's link if there is one, else the learner's last one, else the
 /// default; the learner's ratings and history from localStorage either way.
 pub fn boot() -> Boot {
-    let (learner, storage_error) = match LocalStorage::raw().get_item(KEY) {
-        Ok(Some(json)) => match LearnerData::from_json(&json) {
-            Ok(data) => (data, None),
-            Err(e) => (LearnerData::default(), Some(format!("Your saved data could not be read ({e}); it is left as it was until you change something."))),
-        },
-        Ok(None) => (LearnerData::default(), None),
-        Err(_) => (LearnerData::default(), Some("This browser does not let the page store data (private mode?): nothing will be kept after you leave.".into())),
-    };
+    let store::Opened { data: learner, error: storage_error, saver } = store::open(&mut Local);
     let hash = hash();
     let (experiment, link_error) = match hash.strip_prefix("#x=") {
         Some(token) => match Experiment::decode(token) {
@@ -43,7 +60,7 @@ pub fn boot() -> Boot {
         None if hash.len() > 1 => (Experiment::default(), Some("This link could not be opened: it holds no experiment. The default experiment is loaded instead.".into())),
         None => (learner.experiment.clone(), None),
     };
-    Boot { experiment, learner, link_error, storage_error }
+    Boot { experiment, learner, saver, link_error, storage_error }
 }
 
 /// The link token in the address, if any.
@@ -52,28 +69,23 @@ pub fn hash_token() -> Option<String> {
 }
 
 /// Keeps the address's hash on `token` (no new history entry).
-pub fn set_address(token: &str) {
-    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
-        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("#x={token}")));
-    }
+pub fn set_address(token: &str) -> Result<(), String> {
+    let history = web_sys::window().and_then(|w| w.history().ok()).ok_or("the page has no history")?;
+    history
+        .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("#x={token}")))
+        .map_err(|e| format!("the address bar could not be updated ({})", describe(&e)))
+}
+
+/// Reloads the page (onto the address's link).
+pub fn reload() -> Result<(), String> {
+    let window = web_sys::window().ok_or("the page has no window")?;
+    window.location().reload().map_err(|e| format!("the page could not reload ({})", describe(&e)))
 }
 
 /// The page's address with `token` as its link.
 pub fn address(token: &str) -> String {
     let href = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
     format!("{}#x={token}", href.split('#').next().unwrap_or_default())
-}
-
-/// Stores the learner's data; the error says why it could not (quota, private mode).
-pub fn save(data: &LearnerData) -> Result<(), String> {
-    LocalStorage::raw().set_item(KEY, &data.to_json()).map_err(|e| {
-        let name = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.name())).unwrap_or_default();
-        if name.contains("Quota") {
-            "Your data could not be saved: the browser's storage for this page is full. Export it, then clear some ratings or runs.".into()
-        } else {
-            format!("Your data could not be saved ({name}): export it to keep it.")
-        }
-    })
 }
 
 /// Offers `json` as a file download named `name`.
@@ -103,6 +115,13 @@ pub async fn copy(text: &str) -> Result<(), String> {
 pub fn scroll_to(id: &str) {
     if let Some(element) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id(id)) {
         element.scroll_into_view();
+    }
+}
+
+/// Moves the keyboard focus to `id`'s element (a link's lesson button).
+pub fn focus(id: &str) {
+    if let Some(element) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id(id)) {
+        let _ = element.unchecked_into::<web_sys::HtmlElement>().focus();
     }
 }
 

@@ -10,6 +10,7 @@ use crate::core::dataset::PreferenceSet;
 use crate::engine::embed::Embedder;
 use crate::engine::experiment::{EvalPoint, ExperimentConfig, PreparedPair, analyse, batch, evaluate_prompt, prepare_pairs};
 use crate::engine::generate::LanguageModel;
+use crate::engine::probe::{self, Probe};
 use crate::engine::protocol::{Event, PairView, TrainSetup};
 use crate::engine::train::{StepOutcome, Trainer};
 
@@ -31,6 +32,8 @@ struct Session {
     embedder: Rc<Embedder>,
     /// The evaluation's settings, in the engine's terms.
     eval: ExperimentConfig,
+    /// The mechanism probe, when `setup.probe.every` > 0.
+    probe: Option<Probe>,
     lanes: Vec<Lane>,
     steps: usize,
 }
@@ -43,11 +46,13 @@ pub struct Training {
     session: Rc<RefCell<Option<Session>>>,
     running: Rc<Cell<bool>>,
     pause: Rc<Cell<bool>>,
+    /// The session whose steps are running (it leaves its slot while it runs).
+    stepping: Rc<Cell<Option<u64>>>,
 }
 
 impl Training {
     pub fn new(generator: Generator, embedder: Rc<RefCell<Option<Rc<Embedder>>>>) -> Self {
-        Self { generator, embedder, session: Rc::default(), running: Rc::default(), pause: Rc::default() }
+        Self { generator, embedder, session: Rc::default(), running: Rc::default(), pause: Rc::default(), stepping: Rc::default() }
     }
 
     fn busy(&self, id: u64) -> bool {
@@ -71,7 +76,10 @@ impl Training {
                     let pairs = session.lanes.iter().map(|l| l.pairs.len()).collect();
                     post(&Event::TrainReady { id, methods, pairs });
                     // Step 0: the base model, which every lane starts from.
-                    let scored = if session.setup.eval.every > 0 { evaluate(&session, None).await } else { Ok(()) };
+                    let mut scored = probe_lane(&session, None).await;
+                    if scored.is_ok() && session.setup.eval.every > 0 {
+                        scored = evaluate(&session, None).await;
+                    }
                     *this.session.borrow_mut() = Some(session);
                     match scored {
                         Ok(()) => post(&Event::TrainIdle { id, steps: 0, paused: false, memory_bytes: super::generation::wasm_memory() }),
@@ -104,13 +112,21 @@ impl Training {
             eval_tokens: setup.eval.tokens,
             ..Default::default()
         };
+        let probe = match setup.probe.every {
+            0 => None,
+            _ => {
+                post(&Event::TrainProbing { id, lane: None });
+                let items = probe::items(&lm, &set, &analysis, config.seed, setup.probe.prompts).map_err(|e| e.to_string())?;
+                Some(Probe::new(lm.model(), items, lm.device()).await.map_err(|e| e.to_string())?)
+            }
+        };
         let mut lanes = Vec::with_capacity(setup.methods.len());
         for &method in &setup.methods {
             let pairs = prepare_pairs(&lm, &set, &analysis, method, &config).map_err(|e| e.to_string())?;
             let trainer = Trainer::new(lm.model(), method, setup.train.clone(), lm.device());
             lanes.push(Lane { trainer, pairs });
         }
-        Ok(Session { id, setup, set, lm, embedder, eval: config, lanes, steps: 0 })
+        Ok(Session { id, setup, set, lm, embedder, eval: config, probe, lanes, steps: 0 })
     }
 
     /// Runs `steps` more steps on every lane of session `id`, as a task.
@@ -128,7 +144,9 @@ impl Training {
         wasm_bindgen_futures::spawn_local(async move {
             // The session leaves its slot while it runs, so nothing else can borrow it across an await.
             let mut session = this.session.borrow_mut().take().expect("checked above");
+            this.stepping.set(Some(id));
             let result = this.steps(&mut session, steps).await;
+            this.stepping.set(None);
             let (done, paused) = (session.steps, this.pause.get());
             *this.session.borrow_mut() = Some(session);
             if let Err(message) = result {
@@ -172,6 +190,12 @@ impl Training {
                 }
             }
             session.steps = step;
+            let every = session.setup.probe.every;
+            if every > 0 && step % every == 0 {
+                for lane in 0..session.lanes.len() {
+                    probe_lane(session, Some(lane)).await?;
+                }
+            }
             let every = session.setup.eval.every;
             if every > 0 && step % every == 0 {
                 for lane in 0..session.lanes.len() {
@@ -184,10 +208,25 @@ impl Training {
 
     /// Asks session `id` to pause after the step in progress.
     pub fn pause(&self, id: u64) {
-        if self.session.borrow().as_ref().is_none_or(|s| s.id == id) {
+        let current = self.stepping.get().or_else(|| self.session.borrow().as_ref().map(|s| s.id));
+        if current == Some(id) {
             self.pause.set(true);
         }
     }
+}
+
+/// Probes lane `lane`'s policy (`None`: the base model) when the session has a probe.
+async fn probe_lane(session: &Session, lane: Option<usize>) -> Result<(), String> {
+    let Some(probe) = &session.probe else { return Ok(()) };
+    post(&Event::TrainProbing { id: session.id, lane });
+    TimeoutFuture::new(0).await;
+    let started = now();
+    let trained = lane.map(|i| session.lanes[i].trainer.policy());
+    let policy = trained.as_ref().unwrap_or(session.lm.model());
+    let method = lane.map(|i| session.lanes[i].trainer.method());
+    let point = probe.measure(policy, method, session.steps, session.lm.device()).await.map_err(|e| e.to_string())?;
+    post(&Event::TrainProbe { id: session.id, lane, point, millis: now() - started });
+    Ok(())
 }
 
 /// Scores lane `lane`'s policy (`None`: the base model) on the held-out prompts, a prompt at a

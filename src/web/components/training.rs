@@ -1,44 +1,16 @@
 use leptos::prelude::*;
 
-use crate::engine::protocol::{
-    EvalPoint, EvalSetup, MAX_PAIRS_PER_STEP, MAX_RUN_STEPS, Method, PairView, PreferenceSet, StepMetrics, TrainConfig, TrainSetup,
-};
+use crate::engine::learner::weights_all_equal;
+use crate::engine::protocol::{EvalSetup, MAX_PAIRS_PER_STEP, MAX_RUN_STEPS, Method, PreferenceSet, ProbeSetup, TrainConfig, TrainSetup};
+use crate::page::training::{LaneView, LessonPhase, TrainView};
 
-/// One method's lane as the page shows it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LaneView {
-    pub method: Method,
-    pub pairs: usize,
-    pub rows: Vec<StepMetrics>,
-    pub batch: Vec<PairView>,
-    pub rejected: Option<String>,
-    pub millis: f64,
-    /// Diversity and quality, from step 0 (the base model) on.
-    pub evals: Vec<EvalPoint>,
-    pub eval_millis: f64,
-}
-
-impl LaneView {
-    pub fn new(method: Method, pairs: usize) -> Self {
-        Self { method, pairs, rows: Vec::new(), batch: Vec::new(), rejected: None, millis: 0.0, evals: Vec::new(), eval_millis: 0.0 }
-    }
-}
-
-/// The training session the page shows.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TrainView {
-    pub id: Option<u64>,
-    pub lanes: Vec<LaneView>,
-    /// A request is in flight (set-up or steps).
-    pub busy: bool,
-    pub status: String,
-    /// Prompts scored of the evaluation in progress.
-    pub progress: Option<(usize, usize)>,
-}
+use super::probe::probe_view;
 
 /// What the panel asks the app to send.
 pub enum TrainAction {
     SetUp(TrainSetup),
+    /// The one-click lesson: set up this setup, then run this many steps.
+    Lesson(TrainSetup, usize),
     Run(usize),
     Pause,
 }
@@ -139,6 +111,7 @@ fn lane_view(lane: LaneView, beta: f64, lambda: f64) -> impl IntoView {
                 {(lane.millis > 0.0).then(|| format!("; last step {:.1} s", lane.millis / 1000.0))}
             </p>
             {lane.rejected.map(|why| view! { <p class="error" role="alert">{format!("Step rejected: {why}")}</p> })}
+            {probe_view(&lane.probes, lane.probe_millis)}
             <svg class="spark" viewBox="0 0 120 40" role="img" aria-label="loss (solid) and reward margin (dashed) per step">
                 <polyline class="spark-loss" points=sparkline(&losses)></polyline>
                 <polyline class="spark-margin" points=sparkline(&margins)></polyline>
@@ -188,6 +161,8 @@ pub fn TrainingPanel(
     /// The learner's rated continuations as a preference set (`None` until a prompt has two
     /// continuations rated differently).
     custom: Signal<Option<PreferenceSet>>,
+    /// The page was opened for the lesson: its button takes the focus.
+    lesson: bool,
     on_action: impl Fn(TrainAction) + 'static,
 ) -> impl IntoView {
     let initial = setup.get_untracked();
@@ -197,6 +172,7 @@ pub fn TrainingPanel(
     let learning_rate = RwSignal::new(initial.train.learning_rate);
     let seed = RwSignal::new(initial.train.seed);
     let eval_every = RwSignal::new(initial.eval.every);
+    let probe_every = RwSignal::new(initial.probe.every);
     let mine = RwSignal::new(initial.data.is_some());
     Effect::new(move |_| {
         let next = TrainSetup {
@@ -204,6 +180,7 @@ pub fn TrainingPanel(
             pairs_per_step: pairs_per_step.get(),
             train: TrainConfig { beta: beta.get(), learning_rate: learning_rate.get(), seed: seed.get(), ..initial.train.clone() },
             eval: EvalSetup { every: eval_every.get(), ..initial.eval.clone() },
+            probe: ProbeSetup { every: probe_every.get(), ..initial.probe.clone() },
             data: if mine.get() { custom.get() } else { None },
             ..initial.clone()
         };
@@ -253,10 +230,15 @@ pub fn TrainingPanel(
             </div>
         }
     };
-    let (set_up, step_once, run_many, pause) = (on_action.clone(), on_action.clone(), on_action.clone(), on_action);
-    let data_note = move || match (mine.get(), custom.with(|c| c.as_ref().map(|s| s.train.len()))) {
+    let (set_up, step_once, run_many, pause) = (on_action.clone(), on_action.clone(), on_action.clone(), on_action.clone());
+    let data_note = move || match (mine.get(), custom.with(|c| c.as_ref().map(|s| (s.train.len(), weights_all_equal(s))))) {
         (false, _) => "The toy set: 24 writing prompts with 6 scored responses each.".to_string(),
-        (true, Some(n)) => format!("Your ratings: {n} prompt(s) with continuations rated differently; they become the pairs."),
+        (true, Some((n, false))) => format!("Your ratings: {n} prompt(s) with continuations rated differently; they become the pairs."),
+        (true, Some((n, true))) => format!(
+            "Your ratings: {n} prompt(s), each with two rated continuations. Two responses are always equally far from each other, \
+             so every weight is 1 and DDPO trains exactly like DPO here. Rate three or more continuations of one prompt to make \
+             their weights differ."
+        ),
         (true, None) => "Rate at least two continuations of one prompt differently (Generate panel) to train on your ratings.".to_string(),
     };
     let can_set_up = move || !mine.get() || custom.with(|c| c.is_some());
@@ -265,9 +247,11 @@ pub fn TrainingPanel(
         view_state.with(|v| v.lanes.clone()).into_iter().map(|lane| lane_view(lane, b, l)).collect_view()
     };
 
+    let lesson_box = lesson_view(view_state, setup, run_steps, lesson, on_action);
     view! {
         <section class="panel wide" aria-labelledby="training-heading">
             <h2 id="training-heading">"Training"</h2>
+            {lesson_box}
             <p class="hint">
                 "LoRA (rank 8 on q and v) preference tuning of SmolLM2 on the toy set, one lane per method, same seed and data. "
                 "DDPO and DORPO weight each pair by how much its chosen response deviates from the others."
@@ -295,6 +279,8 @@ pub fn TrainingPanel(
                     Box::new(move |s| s.parse().ok().map(|v| seed.set(v)).is_some()))}
                 {number("train-eval", "Score diversity every N steps (0: never)", "1", Signal::derive(move || eval_every.get().to_string()),
                     Box::new(move |s| s.parse().ok().filter(|v| *v <= 100).map(|v| eval_every.set(v)).is_some()))}
+                {number("train-probe", "Probe the mechanism every N steps (0: never)", "1", Signal::derive(move || probe_every.get().to_string()),
+                    Box::new(move |s| s.parse().ok().filter(|v| *v <= MAX_RUN_STEPS).map(|v| probe_every.set(v)).is_some()))}
                 {number("train-n", "Run N steps", "1", Signal::derive(move || run_steps.get().to_string()),
                     Box::new(move |s| s.parse().ok().filter(|v| (1..=MAX_RUN_STEPS).contains(v)).map(|v| run_steps.set(v)).is_some()))}
             </div>
@@ -315,5 +301,59 @@ pub fn TrainingPanel(
             })}
             <div class="lanes">{lanes}</div>
         </section>
+    }
+}
+
+/// The one-click lesson: its button, what the charts mean, the DDPO − DPO slope line, and when
+/// it is done, the before/after continuations.
+fn lesson_view(
+    view_state: Signal<TrainView>,
+    setup: RwSignal<TrainSetup>,
+    run_steps: RwSignal<usize>,
+    focus: bool,
+    on_action: std::rc::Rc<impl Fn(TrainAction) + 'static>,
+) -> impl IntoView {
+    let busy = move || view_state.with(|v| v.busy);
+    let start = move |_| {
+        let steps = run_steps.get_untracked();
+        on_action(TrainAction::Lesson(setup.get_untracked().lesson(steps), steps));
+    };
+    let difference = move || {
+        view_state.with(|v| v.slope_difference()).map(|(step, diff)| {
+            view! { <p class="diff" data-testid="slope-diff" data-diff=diff.to_string()>{format!("DDPO − DPO slope: {diff:+.2} (step {step})")}</p> }
+        })
+    };
+    let done = move || view_state.with(|v| v.lesson.is_some_and(|l| l.phase == LessonPhase::Done));
+    let before_after = move || {
+        let shown = view_state.with(|v| v.before_after());
+        (done() && !shown.is_empty()).then(|| {
+            let columns = shown
+                .into_iter()
+                .map(|(who, texts)| {
+                    let items = texts.into_iter().map(|t| view! { <li>{t}</li> }).collect_view();
+                    view! { <div><h4>{who}</h4><ol>{items}</ol></div> }
+                })
+                .collect_view();
+            view! {
+                <div data-testid="before-after">
+                    <h3>"Before and after: one held-out prompt, 3 continuations each"</h3>
+                    <div class="before-after">{columns}</div>
+                </div>
+            }
+        })
+    };
+    view! {
+        <div class="lesson" data-testid="lesson">
+            <p>
+                "The lesson: DPO and DDPO train on the same pairs; DDPO weighs each pair by how unusual its chosen answer is. "
+                "In each lane's chart a dot is a good training answer: further right is more unusual, higher is made more likely by training. "
+                "If DDPO works as the paper says, its line tilts up more than DPO's."
+            </p>
+            <button type="button" id="lesson-run" data-testid="lesson-run" autofocus=focus prop:disabled=busy on:click=start>
+                {move || format!("Run the lesson ({} steps of DPO and DDPO)", run_steps.get())}
+            </button>
+            {difference}
+            {before_after}
+        </div>
     }
 }

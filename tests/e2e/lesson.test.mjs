@@ -1,0 +1,79 @@
+// The one-click lesson on the CPU path (the full-size LM), at a small size: a lesson link with
+// 2 steps opens the Training panel, "Run the lesson" sets up DPO and DDPO, runs both lanes with
+// the mechanism probe, and ends on the before/after view. Each lane's probe slope at steps 0 and
+// 2 equals `deviate experiment`'s for the same seed and settings to the shown digits, and the
+// DDPO − DPO slope line is shown. Prints the lesson's wall time.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { startServer, launch, watchErrors, OUT, BIN, ROOT } from './harness.mjs';
+
+let server;
+before(async () => { server = await startServer(); });
+after(async () => { await server?.stop(); });
+
+test('CPU path: the lesson link runs DPO and DDPO with probes; slopes equal the CLI', { timeout: 2_400_000 }, async () => {
+  // The lesson's settings for 2 steps (TrainSetup::lesson), natively.
+  const report = path.join(OUT, 'lesson-native.json');
+  execFileSync(BIN, ['experiment', '--methods', 'dpo,ddpo', '--steps', '2', '--pairs-per-step', '2', '--probe-every', '2',
+    '--probe-prompts', '4', '--eval-every', '2', '--eval-prompts', '1', '--samples', '3', '--eval-tokens', '24', '--seed', '0',
+    '--out', report], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const native = JSON.parse(fs.readFileSync(report, 'utf8'));
+  const slopeOf = (method, step) => native.runs.find((r) => r.method === method && r.step === step).mechanism_slope;
+  const link = execFileSync(BIN, ['link', 'encode', '--base', server.url], { input: JSON.stringify({ lesson: true, run_steps: 2 }), encoding: 'utf8', cwd: ROOT }).trim();
+
+  const browser = await launch({ webgpu: false });
+  try {
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(link);
+    await page.waitForFunction(() => document.activeElement?.dataset.testid === 'lesson-run', null, { timeout: 60_000 })
+      .catch(() => { throw new Error('the lesson link does not focus its button'); });
+    assert.match(await page.getByTestId('lesson-run').textContent(), /Run the lesson \(2 steps of DPO and DDPO\)/);
+    await page.waitForSelector('[data-testid=model-state][data-state=ready]', { timeout: 300_000 });
+    const started = Date.now();
+    await page.getByTestId('lesson-run').click();
+    // Progress names the lane and step, with the time left.
+    await page.waitForFunction(() => /^Lesson: DPO step 1 of 2 done; about \d+ (s|min) left\.$/.test(document.querySelector('[data-testid=train-status]').textContent), null, { timeout: 1_200_000 });
+    await page.waitForSelector('[data-testid=before-after]', { timeout: 1_800_000 });
+    const seconds = (Date.now() - started) / 1000;
+    const status = await page.getByTestId('train-status').textContent();
+    assert.match(status, /^Lesson done: 2 steps per lane; worker memory \d+ MB\.$/);
+    console.log(`# lesson (2 steps, CPU path): ${seconds.toFixed(0)} s from the click to the before/after view; ${status}`);
+
+    const lanes = await page.$$eval('[data-testid=lane]', (lanes) => lanes.map((l) => ({
+      method: l.dataset.method,
+      probes: [...l.querySelectorAll('[data-testid=probe-row]')].map((r) => [Number(r.cells[0].textContent), r.cells[1].textContent, Number(r.cells[1].dataset.slope)]).reverse(),
+      caption: l.querySelector('[data-testid=probe] caption').textContent,
+      dots: l.querySelectorAll('[data-testid=probe] circle').length,
+    })));
+    assert.deepEqual(lanes.map((l) => l.method), ['dpo', 'ddpo']);
+    for (const lane of lanes) {
+      console.log(`# ${lane.method} probe [step, slope]: ${JSON.stringify(lane.probes)}; ${lane.caption}`);
+      assert.deepEqual(lane.probes.map((p) => p[0]), [0, 2]);
+      assert.equal(lane.probes[0][1], '+0.00', 'at step 0 the policy is the reference');
+      assert.equal(lane.probes[0][2], 0);
+      // The page shows 2 decimals. Its exact slope differs from the native one in the 4th: the
+      // wasm and native matmuls round differently, and Adam's first update (about ±lr per entry)
+      // turns last-bit differences of tiny gradients into small differences in the adapters.
+      const [shown, exact, cli] = [Number(lane.probes[1][1]), lane.probes[1][2], slopeOf(lane.method, 2)];
+      console.log(`# ${lane.method} step-2 slope: page ${exact}, CLI ${cli}, difference ${(exact - cli).toExponential(2)}`);
+      assert.ok(Math.abs(shown - cli) <= 0.6e-2, `${lane.method} step-2 slope: page ${shown}, CLI ${cli}`);
+      assert.equal(lane.dots, 16, 'the good responses of 4 prompts');
+    }
+    const diff = await page.getByTestId('slope-diff').textContent();
+    const cliDiff = slopeOf('ddpo', 2) - slopeOf('dpo', 2);
+    const match = diff.match(/^DDPO − DPO slope: ([+-]\d+\.\d{2}) \(step 2\)$/);
+    assert.ok(match, diff);
+    assert.ok(Math.abs(Number(match[1]) - cliDiff) <= 1.1e-2, `${diff} vs CLI ${cliDiff}`);
+    console.log(`# ${diff}; CLI ${cliDiff.toFixed(4)}`);
+    const columns = await page.$$eval('[data-testid=before-after] .before-after > div', (cols) => cols.map((c) => [c.querySelector('h4').textContent, c.querySelectorAll('li').length]));
+    assert.deepEqual(columns, [['base model', 3], ['DPO after step 2', 3], ['DDPO after step 2', 3]]);
+    await page.screenshot({ path: path.join(OUT, 'lesson-cpu.png'), fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});

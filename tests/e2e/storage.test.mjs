@@ -1,0 +1,47 @@
+// Stored data is never lost (CPU path): saved data that the page cannot read or that fails its
+// checks is copied to a backup key and left untouched across reloads, with a message that stays
+// until the learner dismisses it; once the learner changes something, the new state is saved and
+// the backup is still there.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launch, watchErrors } from './harness.mjs';
+
+let server;
+before(async () => { server = await startServer(); });
+after(async () => { await server?.stop(); });
+
+test('CPU path: stored data that fails its checks survives reloads untouched', { timeout: 600_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(server.url);
+    // What an older or hand-edited copy might hold: 300 responses (at most 200) and a rating of 9.
+    const bad = JSON.stringify({
+      version: 1,
+      experiment: { responses: Array.from({ length: 300 }, (_, i) => `Saved line ${i}.`).join('\n') },
+      ratings: [{ prompt: 'p', text: 'a rated continuation', score: 9 }],
+      history: [],
+    });
+    await page.evaluate((bad) => { localStorage.clear(); localStorage.setItem('deviate.v1', bad); }, bad);
+    for (const round of [1, 2]) {
+      await page.goto(`${server.url}?round=${round}`);
+      await page.waitForSelector('[data-testid=model-state][data-state=ready]', { timeout: 300_000 });
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid=bar]').length > 0, null, { timeout: 120_000 });
+      const message = await page.getByTestId('storage-error').textContent();
+      assert.match(message, /Your saved data could not be read \(300 responses; at most 200\)/);
+      assert.match(message, /"deviate\.v1\.backup"/);
+      const stored = await page.evaluate(() => [localStorage.getItem('deviate.v1'), localStorage.getItem('deviate.v1.backup')]);
+      assert.deepEqual(stored, [bad, bad], `round ${round}: the stored text and its backup are untouched`);
+    }
+    // The message stays until dismissed; a change is then saved, and the backup stays.
+    await page.getByTestId('storage-error').getByRole('button', { name: 'Dismiss' }).click();
+    assert.equal(await page.getByTestId('storage-error').count(), 0);
+    await page.getByTestId('responses').fill('The sea was calm.\nA dragon ate the moon.');
+    await page.waitForFunction(() => (localStorage.getItem('deviate.v1') ?? '').includes('A dragon ate the moon.'), null, { timeout: 10_000 });
+    assert.equal(await page.evaluate(() => localStorage.getItem('deviate.v1.backup')), bad);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});

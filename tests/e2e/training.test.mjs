@@ -53,7 +53,7 @@ test('two DPO and DDPO steps in the page update loss and margins', { timeout: 1_
       formula: l.querySelector('[data-testid=formula]').textContent,
       time: l.querySelector('.hint').textContent,
       evals: [...l.querySelectorAll('[data-testid=eval-row]')].map((r) => [...r.cells].map((c) => Number(c.textContent))).reverse(),
-      evalTime: l.querySelector('caption').textContent,
+      evalTime: [...l.querySelectorAll('caption')].pop().textContent,
     })));
     for (const [i, lane] of lanes.entries()) {
       console.log(`# ${methods[i]}: losses ${lane.loss}, margins ${lane.margin}, ${lane.time}`);

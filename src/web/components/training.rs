@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 
 use crate::engine::learner::weights_all_equal;
-use crate::engine::protocol::{EvalSetup, MAX_PAIRS_PER_STEP, MAX_RUN_STEPS, Method, PreferenceSet, ProbeSetup, TrainConfig, TrainSetup};
+use crate::engine::protocol::{EvalSetup, LESSON_STEPS, MAX_PAIRS_PER_STEP, MAX_RUN_STEPS, Method, PreferenceSet, ProbeSetup, TrainConfig, TrainSetup};
 use crate::page::training::{LaneView, LessonPhase, TrainView};
 
 use super::probe::probe_view;
@@ -314,8 +314,12 @@ fn lesson_view(
     on_action: std::rc::Rc<impl Fn(TrainAction) + 'static>,
 ) -> impl IntoView {
     let busy = move || view_state.with(|v| v.busy);
+    // A lesson link sets its steps ("Run N steps"); elsewhere the lesson runs LESSON_STEPS and
+    // the field (so the link) takes that number.
+    let steps = move || if focus { run_steps.get() } else { LESSON_STEPS };
     let start = move |_| {
-        let steps = run_steps.get_untracked();
+        let steps = if focus { run_steps.get_untracked() } else { LESSON_STEPS };
+        run_steps.set(steps);
         on_action(TrainAction::Lesson(setup.get_untracked().lesson(steps), steps));
     };
     let difference = move || {
@@ -350,7 +354,7 @@ fn lesson_view(
                 "If DDPO works as the paper says, its line tilts up more than DPO's."
             </p>
             <button type="button" id="lesson-run" data-testid="lesson-run" autofocus=focus prop:disabled=busy on:click=start>
-                {move || format!("Run the lesson ({} steps of DPO and DDPO)", run_steps.get())}
+                {move || format!("Run the lesson ({} steps of DPO and DDPO)", steps())}
             </button>
             {difference}
             {before_after}

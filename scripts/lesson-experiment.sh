@@ -9,12 +9,12 @@
 # Each method trains on its own from the same base model, so a method's numbers do not depend
 # on which other methods share its run: the two method pairs run as two single-threaded
 # processes side by side (faster on 2 cores than one run on both), one seed per report so a
-# partial run keeps what it finished, and `deviate compare` merges the reports into the same
+# partial run keeps what it finished (seeds already in DIR are skipped), and `deviate compare` merges the reports into the same
 # rows and paired comparisons one run would print. Every run is reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${DEVIATE_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/deviate/target}/debug/deviate}"
-DIR="${1:-test-output/lesson-experiment}"
+DIR="${1:-docs/lesson-experiment}"
 mkdir -p "$DIR"
 run_pair() {
   for seed in 0 1 2 3 4 5 6 7 8 9; do

@@ -31,6 +31,7 @@ test('CPU path: the lesson link runs DPO and DDPO with probes; slopes equal the 
     // Without a lesson link the lesson runs its own 6 steps.
     await page.goto(server.url);
     assert.match(await page.getByTestId('lesson-run').textContent(), /Run the lesson \(6 steps of DPO and DDPO\)/);
+    await page.goto('about:blank'); // a full load of the link, not a hash change
     await page.goto(link);
     await page.waitForFunction(() => document.activeElement?.dataset.testid === 'lesson-run', null, { timeout: 60_000 })
       .catch(() => { throw new Error('the lesson link does not focus its button'); });

@@ -63,7 +63,6 @@ pub fn mechanism(gains: &[Gain]) -> Mechanism {
     let x: Vec<f64> = gains.iter().map(|g| g.deviation).collect();
     let y: Vec<f64> = gains.iter().map(|g| g.gain).collect();
     let mut prompts: Vec<usize> = gains.iter().map(|g| g.prompt).collect();
-    prompts.dedup();
     prompts.sort_unstable();
     prompts.dedup();
     let (mut rare, mut common) = (Vec::new(), Vec::new());

@@ -125,6 +125,11 @@ impl LanguageModel {
         let gguf = Gguf::parse(bytes)?;
         let tokenizer = ChatTokenizer::from_gguf(&gguf)?;
         let (model, config) = Llama::from_gguf(&gguf, device)?;
+        // Every id the tokeniser can produce must have an embedding row.
+        if tokenizer.vocab_size() > config.vocab {
+            let why = format!("{} rows, but the tokeniser has {} tokens", config.vocab, tokenizer.vocab_size());
+            return Err(GgufError::Malformed("token_embd.weight".into(), why).into());
+        }
         Ok(Self { model, config, tokenizer, device: device.clone() })
     }
 

@@ -73,7 +73,9 @@ impl ChatTokenizer {
             .map(|(_, tok)| AddedToken::from(tok.to_string(), true))
             .collect();
         inner.add_special_tokens(special).map_err(|e| BpeError::Tokenizer(e.to_string()))?;
-        let mut stop = vec![gguf.get_u64("tokenizer.ggml.eos_token_id")? as u32];
+        let eos = gguf.get_u64("tokenizer.ggml.eos_token_id")?;
+        let eos = u32::try_from(eos).ok().filter(|&id| (id as usize) < tokens.len());
+        let mut stop = vec![eos.ok_or_else(|| BpeError::Tokenizer("tokenizer.ggml.eos_token_id is not a token".into()))?];
         if let Some(id) = inner.token_to_id("<|im_end|>")
             && !stop.contains(&id)
         {

@@ -142,8 +142,9 @@ pub struct TensorInfo {
 }
 
 impl TensorInfo {
-    pub fn elements(&self) -> usize {
-        self.shape.iter().product()
+    /// The number of elements, or `None` when the dimensions' product overflows `usize`.
+    pub fn elements(&self) -> Option<usize> {
+        self.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
     }
 }
 
@@ -191,7 +192,7 @@ impl<'a> Reader<'a> {
         if n.saturating_mul(min_item as u64) > left {
             return Err(GgufError::Truncated(what()));
         }
-        Ok(n as usize)
+        usize::try_from(n).map_err(|_| GgufError::Truncated(what()))
     }
 
     fn string(&mut self, what: &dyn Fn() -> String) -> Result<String, GgufError> {
@@ -275,8 +276,11 @@ impl<'a> Gguf<'a> {
             Some(v) => v.as_u64().filter(|a| *a > 0).ok_or_else(|| GgufError::MissingKey("general.alignment".into()))?,
             None => DEFAULT_ALIGNMENT,
         };
-        let start = (r.pos as u64).div_ceil(alignment) * alignment;
-        let data = bytes.get(start as usize..).unwrap_or(&[]);
+        // pos < 2^63, so ⌈pos / alignment⌉ · alignment < pos + alignment only overflows for an
+        // alignment near 2^64, which checked_mul reports; a start past the file means no data.
+        let start = (r.pos as u64).div_ceil(alignment).checked_mul(alignment);
+        let start = start.and_then(|s| usize::try_from(s).ok());
+        let data = start.and_then(|s| bytes.get(s..)).unwrap_or(&[]);
         let gguf = Self { version, metadata, tensors, data };
         for t in &gguf.tensors {
             if let Some(kind) = GgmlType::from_id(t.ggml_type) {
@@ -305,19 +309,19 @@ impl<'a> Gguf<'a> {
 
     fn raw(&self, info: &TensorInfo, kind: GgmlType) -> Result<&'a [u8], GgufError> {
         let (per_block, block_bytes) = kind.block();
-        let elements = info.elements();
+        let truncated = || GgufError::Truncated(format!("the data of tensor {}", info.name));
+        // A size the file's dimensions make larger than memory cannot lie inside the file.
+        let elements = info.elements().ok_or_else(truncated)?;
         if elements % per_block != 0 {
             return Err(GgufError::Malformed(
                 format!("tensor {}", info.name),
                 format!("{elements} elements is not a whole number of {per_block}-element blocks"),
             ));
         }
-        let len = elements / per_block * block_bytes;
+        let len = (elements / per_block).checked_mul(block_bytes).ok_or_else(truncated)?;
         let start = usize::try_from(info.offset).ok();
         let range = start.and_then(|s| Some(s..s.checked_add(len)?));
-        range
-            .and_then(|range| self.data.get(range))
-            .ok_or_else(|| GgufError::Truncated(format!("the data of tensor {}", info.name)))
+        range.and_then(|range| self.data.get(range)).ok_or_else(truncated)
     }
 
     /// The tensor `name` dequantised to f32, in row-major order of its shape (outermost first).

@@ -34,7 +34,11 @@ impl LlamaConfig {
         if arch != "llama" {
             return Err(GgufError::Malformed("general.architecture".into(), format!("{arch:?} is not \"llama\"")));
         }
-        let n = |key: &str| gguf.get_u64(&format!("llama.{key}")).map(|v| v as usize);
+        let n = |key: &str| {
+            let key = format!("llama.{key}");
+            let v = gguf.get_u64(&key)?;
+            usize::try_from(v).map_err(|_| GgufError::Malformed(key, format!("{v} is too large")))
+        };
         let config = Self {
             vocab: gguf.info("token_embd.weight")?.shape[0],
             hidden: n("embedding_length")?,
@@ -46,8 +50,14 @@ impl LlamaConfig {
             rope_theta: gguf.get_f64("llama.rope.freq_base")?,
             context: n("context_length")?,
         };
-        if config.heads == 0 || config.kv_heads == 0 || config.hidden % config.heads != 0 || config.heads % config.kv_heads != 0 {
+        let heads_fit = config.heads > 0 && config.kv_heads > 0 && config.hidden % config.heads == 0;
+        if !heads_fit || config.heads % config.kv_heads != 0 {
             return Err(GgufError::Malformed("llama.attention.head_count".into(), format!("{config:?}")));
+        }
+        // Rotary embeddings turn adjacent pairs of each head's dimensions.
+        if config.head_dim() % 2 != 0 {
+            let why = format!("head dimension {} (embedding_length / head_count) is odd", config.head_dim());
+            return Err(GgufError::Malformed("llama.attention.head_count".into(), why));
         }
         Ok(config)
     }
@@ -388,7 +398,8 @@ impl Llama {
         let proj = |name: String, out: usize, inp: usize| -> Result<Proj, GgufError> {
             Ok(Proj { weight: tensor2(&name, [out, inp])? })
         };
-        let mut blocks = Vec::with_capacity(c.layers);
+        // The block count comes from the file: reserve no more than it has tensors.
+        let mut blocks = Vec::with_capacity(c.layers.min(gguf.tensors.len()));
         for l in 0..c.layers {
             let p = |s: &str| format!("blk.{l}.{s}.weight");
             blocks.push(Block {

@@ -1,6 +1,8 @@
 //! A tiny random llama and two preference pairs over its vocabulary, shared by the training and
 //! probe tests.
 
+#![allow(dead_code)] // each test binary that includes this module uses part of it
+
 use deviate::engine::train::PairTokens;
 use deviate::model::llama::LlamaConfig;
 

@@ -89,3 +89,76 @@ fn smollm2_matches_the_numpy_reference() {
     assert_eq!(out[0].finish, Finish::Length);
     assert!(out[0].text.starts_with(" girl named Emma"), "{:?}", out[0].text);
 }
+
+#[derive(Deserialize)]
+struct LogpCase {
+    prompt: String,
+    response: String,
+    prompt_ids: Vec<u32>,
+    completion_ids: Vec<u32>,
+    completion_logps: Vec<f64>,
+    sum_logp: f64,
+}
+
+#[derive(Deserialize)]
+struct LogpReference {
+    cases: Vec<LogpCase>,
+}
+
+/// Largest allowed |log-prob − reference| per completion token (f32 against float64), and for
+/// a completion's sum (about 30–80 tokens).
+const TOKEN_LOGP_TOLERANCE: f64 = 1e-4;
+const SUM_LOGP_TOLERANCE: f64 = 1e-3;
+
+/// Per-token log-probs of `completion` after `prompt` from one plain forward pass and a
+/// float64 log-softmax on the host: the loop the trainer's batched, masked version must equal.
+fn per_token_logps(lm: &LanguageModel, prompt: &[u32], completion: &[u32], device: &Device) -> Vec<f64> {
+    use burn::tensor::{Int, Tensor, TensorData};
+    use deviate::model::llama::{Adapters, KvCache};
+    let ids: Vec<i64> = prompt.iter().chain(completion).map(|&id| i64::from(id)).collect();
+    let len = ids.len();
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, len]), device);
+    let hidden = lm.model().forward(ids, &mut KvCache::default(), None, Adapters::Off);
+    let [_, _, width] = hidden.dims();
+    let logits: Vec<f32> = lm.model().logits(hidden.reshape([len, width])).into_data().try_to_vec::<f32>().unwrap();
+    let vocab = logits.len() / len;
+    (0..completion.len())
+        .map(|j| {
+            let row = &logits[(prompt.len() - 1 + j) * vocab..][..vocab];
+            let max = row.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(f64::from(x)));
+            let log_z = max + row.iter().map(|&x| (f64::from(x) - max).exp()).sum::<f64>().ln();
+            f64::from(row[completion[j] as usize]) - log_z
+        })
+        .collect()
+}
+
+#[test]
+fn completion_logps_match_the_float64_reference() {
+    use deviate::engine::experiment::response_tokens;
+    use deviate::engine::train::completion_logp_sums;
+    use deviate::model::llama::Adapters;
+    let reference: LogpReference = serde_json::from_str(include_str!("reference/smollm2_logps.json")).unwrap();
+    let device = Device::flex();
+    let lm = LanguageModel::from_gguf_bytes(&gguf_bytes(), &device).unwrap();
+    let (mut worst_token, mut worst_sum) = (0.0f64, 0.0f64);
+    let mut rows = Vec::new();
+    for case in &reference.cases {
+        // The trainer's ids for a toy-set response are the reference's (chat template, end token).
+        let (prompt, completion) = response_tokens(&lm, &case.prompt, &case.response).unwrap();
+        assert_eq!((&prompt, &completion), (&case.prompt_ids, &case.completion_ids), "{}", case.response);
+        let ours = per_token_logps(&lm, &prompt, &completion, &device);
+        assert_eq!(ours.len(), case.completion_logps.len());
+        for (a, b) in ours.iter().zip(&case.completion_logps) {
+            worst_token = worst_token.max((a - b).abs());
+        }
+        rows.push((prompt, completion));
+    }
+    // The batched, padded, head-on-selected-positions computation the losses and the probe read.
+    let sums = pollster::block_on(completion_logp_sums(lm.model(), &rows, Adapters::Off, &device)).unwrap();
+    for (sum, case) in sums.iter().zip(&reference.cases) {
+        worst_sum = worst_sum.max((f64::from(*sum) - case.sum_logp).abs());
+    }
+    eprintln!("completion log-probs: max |ours − float64| per token {worst_token:.2e}, per sum {worst_sum:.2e}");
+    assert!(worst_token <= TOKEN_LOGP_TOLERANCE, "per-token log-prob difference {worst_token}");
+    assert!(worst_sum <= SUM_LOGP_TOLERANCE, "summed log-prob difference {worst_sum}");
+}

@@ -173,3 +173,57 @@ fn safetensor_names(bytes: &[u8]) -> Vec<String> {
     let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
     header.keys().filter(|k| *k != "__metadata__").cloned().collect()
 }
+
+/// log p(token | prefix) for every completion token, one forward pass per prefix with a fresh
+/// cache and a float64 log-softmax on the host: no batching, padding or position selection.
+fn logps_one_prefix_at_a_time(model: &Llama, prompt: &[u32], completion: &[u32]) -> f64 {
+    use burn::tensor::Int;
+    use deviate::model::llama::{Adapters, KvCache};
+    let device = Device::flex();
+    let seq: Vec<i64> = prompt.iter().chain(completion).map(|&id| i64::from(id)).collect();
+    (prompt.len()..seq.len())
+        .map(|end| {
+            let ids = Tensor::<2, Int>::from_data(TensorData::new(seq[..end].to_vec(), [1, end]), &device);
+            let hidden = model.forward(ids, &mut KvCache::default(), None, Adapters::Off);
+            let [_, _, width] = hidden.dims();
+            let last = hidden.narrow(1, end - 1, 1).reshape([1, width]);
+            let row: Vec<f32> = model.logits(last).into_data().try_to_vec::<f32>().unwrap();
+            let max = row.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(f64::from(x)));
+            let log_z = max + row.iter().map(|&x| (f64::from(x) - max).exp()).sum::<f64>().ln();
+            f64::from(row[seq[end] as usize]) - log_z
+        })
+        .sum()
+}
+
+#[test]
+fn batched_completion_logps_equal_a_per_token_loop() {
+    use deviate::engine::train::completion_logp_sums;
+    use deviate::model::llama::Adapters;
+    let model = Llama::random(&tiny(), 11, &Device::flex());
+    // Rows of different prompt and completion lengths, so the batch pads and selects positions.
+    let rows: Vec<(Vec<u32>, Vec<u32>)> = pairs()
+        .into_iter()
+        .flat_map(|p| [(p.prompt.clone(), p.chosen), (p.prompt, p.rejected)])
+        .chain([(vec![30, 31, 32, 33, 34, 35], vec![2]), (vec![7], vec![9, 10, 11, 12, 13, 14, 15, 2])])
+        .collect();
+    let batched = pollster::block_on(completion_logp_sums(&model, &rows, Adapters::Off, &Device::flex())).unwrap();
+    for ((prompt, completion), got) in rows.iter().zip(batched) {
+        let want = logps_one_prefix_at_a_time(&model, prompt, completion);
+        assert!((f64::from(got) - want).abs() < 1e-4 * want.abs().max(1.0), "{prompt:?} → {completion:?}: {got} vs {want}");
+    }
+}
+
+#[test]
+fn ddpo_first_step_loss_is_the_mean_weight_times_ln2() {
+    // Before the first update the policy is the reference (LoRA's B starts at 0), so every
+    // pair's DPO loss is −log σ(0) = ln 2 and DDPO's is its weight times that.
+    let mut p = pairs();
+    p[0].weight = 1.7;
+    p[1].weight = 0.1;
+    for (method, expected) in [(Method::Ddpo, 0.9 * std::f64::consts::LN_2), (Method::Dpo, std::f64::consts::LN_2)] {
+        match pollster::block_on(trainer(method, 1e-3).step(&p)).unwrap() {
+            StepOutcome::Applied(m) => assert!((m.loss - expected).abs() < 1e-6, "{method:?}: {} vs {expected}", m.loss),
+            StepOutcome::Rejected(why) => panic!("{method:?}: {why}"),
+        }
+    }
+}

@@ -95,7 +95,8 @@ pub struct TrlRow {
     pub prompt: String,
     pub chosen: String,
     pub rejected: String,
-    /// The chosen response's weight w (1 + s in the paper's notation).
+    /// The chosen response's deviation weight w ([`crate::core::deviation::weights`]: w = z / mean z
+    /// over its prompt's responses, so w ≥ 0, and 0 for the least deviating response).
     pub weight: f64,
     /// The chosen response's raw deviation.
     pub deviation_chosen: f64,

@@ -78,7 +78,7 @@ pub enum GenerateError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Finish {
-    /// It produced an end token (not included in its text or ids).
+    /// It produced an end token: the last of its ids, not part of its text.
     Stop,
     /// It reached the token limit.
     Length,

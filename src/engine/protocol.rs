@@ -70,6 +70,8 @@ pub enum Request {
     TrainRun { id: u64, steps: usize },
     /// Pause session `id` after the step in progress (nothing is lost; TrainRun resumes).
     TrainPause { id: u64 },
+    /// Are you there? Answered with [`Event::Pong`] as soon as the worker's event loop is free.
+    Ping,
 }
 
 /// A training session: which methods side by side, and how.
@@ -280,6 +282,10 @@ pub enum Event {
     Embeddings { id: u64, token_ids: Vec<Vec<u32>>, vectors: Vec<Vec<f32>>, truncated: Vec<bool> },
     /// A request failed; `id` is the request's, when there was one.
     Error { id: Option<u64>, message: String },
+    /// The answer to [`Request::Ping`].
+    Pong,
+    /// The worker panicked (`message`: where and why); it cannot go on and the page replaces it.
+    Crashed { message: String },
 }
 
 impl Request {

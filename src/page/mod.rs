@@ -2,3 +2,4 @@
 //! changes what the page shows is tested natively. The Leptos components in `web/` render it.
 
 pub mod training;
+pub mod watchdog;

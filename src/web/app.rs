@@ -12,7 +12,7 @@ use crate::engine::learner::{LearnerData, MAX_IMPORT_BYTES, RunSummary, ratings_
 use crate::engine::link::{Experiment, MAX_RESPONSES, Section};
 use crate::engine::protocol::{BackendInfo, Event, Finish, ModelName, Request, SimilarityKind};
 
-use super::bridge::Bridge;
+use super::bridge::{Bridge, Restart};
 use super::components::{
     BackendBadge, DeviationBars, GeneratePanel, Heatmap, ModelPanel, ResponsesInput, SharePanel, TrainAction, TrainingPanel,
 };
@@ -87,6 +87,21 @@ impl Generated {
     }
 }
 
+/// What the status line says about a replaced worker.
+fn restart_words(restart: &Restart, had_lanes: bool) -> String {
+    if restart.given_up {
+        return format!("The worker stopped ({}) and failed again after restarts: reload the page.", restart.reason);
+    }
+    let mut words = format!("The worker stopped ({}); a new one started and reloads the models from the cache.", restart.reason);
+    if restart.cpu_fallback {
+        words.push_str(" It runs on the CPU from now on.");
+    }
+    if had_lanes {
+        words.push_str(" The training lanes were lost: set them up again.");
+    }
+    words
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     let boot = state::boot();
@@ -141,6 +156,7 @@ pub fn App() -> impl IntoView {
     let cache_note = RwSignal::new(None::<String>);
     let shown = RwSignal::new(None::<Shown>);
     let status = RwSignal::new("Starting the worker…".to_string());
+    let worker_notice = RwSignal::new(None::<String>);
     let sent: Rc<RefCell<BTreeMap<u64, Vec<String>>>> = Rc::default();
 
     let sent_for_events = sent.clone();
@@ -237,18 +253,48 @@ pub fn App() -> impl IntoView {
                 status.set(format!("Error: {message}"));
             }
         }
-        Event::Embeddings { .. } => {} // the page does not ask for raw embeddings
+        // The page never asks for raw embeddings; the bridge keeps pings and crashes to itself.
+        Event::Embeddings { .. } | Event::Pong | Event::Crashed { .. } => {}
     };
-    let bridge = Bridge::spawn(move |event| {
-        let mut followup = None;
-        training.update(|t| followup = t.apply(&event, js_sys::Date::now()));
-        match followup {
-            Some(Followup::Record { steps }) => record(steps),
-            Some(Followup::Run { steps }) => lesson_run.set(training.with_untracked(|t| t.id).map(|id| (id, steps))),
-            None => {}
+    // A lost worker was replaced: what it held is said plainly, and the models load again
+    // (the embedder at once, the LM on the next generation, both from the cache).
+    let on_restart = move |restart: Restart| {
+        worker_notice.set(Some(restart_words(&restart, training.with_untracked(|t| t.id.is_some()))));
+        if restart.given_up {
+            return;
         }
-        on_event(event)
-    });
+        backend.set(None);
+        model.set(ModelState::Loading(Vec::new()));
+        lm.update(|m| {
+            if !matches!(m, ModelState::Failed(_)) {
+                *m = ModelState::Idle
+            }
+        });
+        generated.update(|g| {
+            if g.running {
+                g.running = false;
+                g.summary = "Interrupted: the worker stopped. Press Generate again.".into();
+            }
+        });
+        training.update(|t| {
+            if t.id.is_some() {
+                *t = TrainView { status: "The lanes were lost with the worker: press Set up to start them again from scratch.".into(), ..TrainView::default() };
+            }
+        });
+    };
+    let bridge = Bridge::spawn(
+        move |event| {
+            let mut followup = None;
+            training.update(|t| followup = t.apply(&event, js_sys::Date::now()));
+            match followup {
+                Some(Followup::Record { steps }) => record(steps),
+                Some(Followup::Run { steps }) => lesson_run.set(training.with_untracked(|t| t.id).map(|id| (id, steps))),
+                None => {}
+            }
+            on_event(event)
+        },
+        on_restart,
+    );
 
     let bridge = match bridge {
         Ok(bridge) => Some(bridge),
@@ -258,6 +304,15 @@ pub fn App() -> impl IntoView {
         }
     };
 
+    // The watchdog allows a long silence while the worker does what the page asked for.
+    let busy_bridge = bridge.clone();
+    Effect::new(move |_| {
+        let loading = |m: &ModelState| matches!(m, ModelState::Loading(_));
+        let busy = generated.with(|g| g.running) || training.with(|t| t.busy) || model.with(loading) || lm.with(loading);
+        if let Some(bridge) = &busy_bridge {
+            bridge.set_busy(busy);
+        }
+    });
     let model_ready = Memo::new(move |_| matches!(model.get(), ModelState::Ready { .. }));
     // The kind actually computed: the chosen one, or Jaccard while the model is not loaded.
     let effective = Memo::new(move |_| {
@@ -418,6 +473,12 @@ pub fn App() -> impl IntoView {
             <div class="notice error" role="alert" data-testid="link-error">
                 <p>{message}</p>
                 <button type="button" on:click=move |_| link_error.set(None)>"Dismiss"</button>
+            </div>
+        })}
+        {move || worker_notice.get().map(|message| view! {
+            <div class="notice error" role="alert" data-testid="worker-notice">
+                <p>{message}</p>
+                <button type="button" on:click=move |_| worker_notice.set(None)>"Dismiss"</button>
             </div>
         })}
         {move || storage_error.get().map(|message| view! {

@@ -24,9 +24,10 @@ pub fn start_app() {
 }
 
 /// Entry point of the worker (called by www/worker.js with the messages that arrived while
-/// the wasm was loading, so none is lost).
+/// the wasm was loading, so none is lost). With `cpu_reason` (a replaced WebGPU worker), it
+/// runs on the CPU and shows the reason.
 #[wasm_bindgen]
-pub fn start_worker(early_messages: js_sys::Array) {
-    console_error_panic_hook::set_once();
-    worker::run(early_messages);
+pub fn start_worker(early_messages: js_sys::Array, cpu_reason: Option<String>) {
+    worker::report_panics();
+    worker::run(early_messages, cpu_reason);
 }

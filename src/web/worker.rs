@@ -13,7 +13,7 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::core::records::PromptDeviation;
 use crate::engine::embed::Embedder;
-use crate::engine::protocol::{Event, ModelName, Request, SimilarityKind};
+use crate::engine::protocol::{BackendInfo, Event, ModelName, Request, SimilarityKind};
 use crate::engine::similarity::distances;
 
 use super::backend::init_device;
@@ -33,20 +33,42 @@ pub(super) fn post(event: &Event) {
     }
 }
 
-pub fn run(early_messages: js_sys::Array) {
+/// Panics go to the console and to the page ([`Event::Crashed`]), which replaces this worker:
+/// after a panic its state cannot be trusted.
+pub fn report_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        post(&Event::Crashed { message: info.to_string() });
+    }));
+}
+
+/// A ping is answered at once, from the message handler: the request loop may be awaiting
+/// a long task.
+fn is_ping(data: &JsValue) -> bool {
+    data.as_string().is_some_and(|json| json == Request::Ping.to_json())
+}
+
+pub fn run(early_messages: js_sys::Array, cpu_reason: Option<String>) {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     let (sender, mut requests) = mpsc::unbounded::<JsValue>();
-    for message in early_messages.iter() {
+    for message in early_messages.iter().filter(|m| !is_ping(m)) {
         let _ = sender.unbounded_send(message);
     }
     let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
-        let _ = sender.unbounded_send(event.data());
+        if is_ping(&event.data()) {
+            post(&Event::Pong);
+        } else {
+            let _ = sender.unbounded_send(event.data());
+        }
     });
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget(); // lives as long as the worker
 
     wasm_bindgen_futures::spawn_local(async move {
-        let (device, backend) = init_device().await;
+        let (device, backend) = match cpu_reason {
+            Some(reason) => (Device::flex(), BackendInfo::Cpu { reason }),
+            None => init_device().await,
+        };
         post(&Event::Ready { backend });
         let embedder: Slot = Rc::default();
         // Loading runs beside the request loop, so the model-free similarities answer meanwhile.
@@ -98,6 +120,7 @@ async fn handle(device: &Device, embedder: Option<&Embedder>, request: Request) 
         | Request::TrainStart { id, .. }
         | Request::TrainRun { id, .. }
         | Request::TrainPause { id } => Event::Error { id: Some(id), message: "this request goes to a task".into() },
+        Request::Ping => Event::Pong,
     }
 }
 

@@ -1,0 +1,112 @@
+//! When the page gives up on its worker and starts another. The worker answers a ping as soon
+//! as its event loop is free; on the CPU path a model step blocks that loop for up to a minute
+//! (a lane-step took 40–62 s in this project's browser measurements), so how long a silence
+//! is allowed depends on whether the page has asked for work. Restarts are limited, so a
+//! worker that fails at every start (e.g. out of memory while loading) is not restarted forever.
+
+/// How often the page pings the worker.
+pub const PING_EVERY_MS: u32 = 5_000;
+/// Silence allowed from a worker with nothing to do: it answers a ping within milliseconds.
+pub const IDLE_SILENCE_MS: f64 = 20_000.0;
+/// Silence allowed while the worker starts, loads a model, analyses, generates or trains.
+pub const BUSY_SILENCE_MS: f64 = 600_000.0;
+/// At most this many restarts within [`RESTART_WINDOW_MS`].
+pub const MAX_RESTARTS: usize = 3;
+pub const RESTART_WINDOW_MS: f64 = 300_000.0;
+
+/// The page's view of its worker's health (times in ms from any fixed origin).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Watchdog {
+    last_heard: f64,
+    ready: bool,
+    busy: bool,
+    restarts: Vec<f64>,
+}
+
+impl Watchdog {
+    /// A worker started at `now`, not ready yet.
+    pub fn new(now: f64) -> Self {
+        Self { last_heard: now, ready: false, busy: false, restarts: Vec::new() }
+    }
+
+    /// The worker posted something (any event proves it alive); `ready` once it said so.
+    pub fn heard(&mut self, now: f64, ready: bool) {
+        self.last_heard = now;
+        self.ready |= ready;
+    }
+
+    /// Whether the worker said it is ready (requests that need it wait until then).
+    pub fn ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Whether the page waits on work it asked for.
+    pub fn set_busy(&mut self, busy: bool) {
+        self.busy = busy;
+    }
+
+    /// The silence allowed now: long while the worker starts or works, short when idle.
+    pub fn allowed_silence(&self) -> f64 {
+        if self.busy || !self.ready { BUSY_SILENCE_MS } else { IDLE_SILENCE_MS }
+    }
+
+    /// Why the worker counts as lost at `now`, if it does.
+    pub fn lost(&self, now: f64) -> Option<String> {
+        let silent = now - self.last_heard;
+        (silent > self.allowed_silence()).then(|| format!("it did not answer for {:.0} s", silent / 1000.0))
+    }
+
+    /// Records a restart at `now` (the new worker is not ready yet); `false`, recording
+    /// nothing, when [`MAX_RESTARTS`] already happened within [`RESTART_WINDOW_MS`].
+    pub fn restart(&mut self, now: f64) -> bool {
+        self.restarts.retain(|&t| now - t < RESTART_WINDOW_MS);
+        if self.restarts.len() >= MAX_RESTARTS {
+            return false;
+        }
+        self.restarts.push(now);
+        self.last_heard = now;
+        self.ready = false;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_ready_worker_is_lost_after_the_short_silence_only() {
+        let mut w = Watchdog::new(0.0);
+        w.heard(1_000.0, true);
+        assert_eq!(w.lost(1_000.0 + IDLE_SILENCE_MS), None);
+        assert_eq!(w.lost(1_000.0 + IDLE_SILENCE_MS + 1.0).as_deref(), Some("it did not answer for 20 s"));
+        w.heard(30_000.0, false);
+        assert_eq!(w.lost(31_000.0), None, "any event counts, and readiness stays");
+        assert_eq!(w.allowed_silence(), IDLE_SILENCE_MS);
+    }
+
+    #[test]
+    fn a_starting_or_busy_worker_gets_the_long_silence() {
+        let mut w = Watchdog::new(0.0);
+        assert_eq!(w.lost(IDLE_SILENCE_MS * 2.0), None, "not ready yet: loading the wasm and the device");
+        assert!(w.lost(BUSY_SILENCE_MS + 1.0).is_some());
+        w.heard(0.0, true);
+        w.set_busy(true);
+        assert_eq!(w.lost(BUSY_SILENCE_MS), None, "a CPU training step blocks the worker");
+        assert!(w.lost(BUSY_SILENCE_MS + 1.0).is_some());
+        w.set_busy(false);
+        assert!(w.lost(IDLE_SILENCE_MS + 1.0).is_some());
+    }
+
+    #[test]
+    fn restarts_are_limited_within_the_window() {
+        let mut w = Watchdog::new(0.0);
+        w.heard(0.0, true);
+        for k in 0..MAX_RESTARTS {
+            assert!(w.restart(1_000.0 * k as f64));
+        }
+        assert_eq!(w.allowed_silence(), BUSY_SILENCE_MS, "a restarted worker is starting again");
+        assert!(!w.restart(5_000.0), "a worker that keeps failing is not restarted forever");
+        assert!(w.restart(RESTART_WINDOW_MS + 1.0), "the window moves on");
+    }
+}

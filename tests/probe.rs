@@ -68,3 +68,27 @@ fn probe_log_probs_are_the_trainers() {
     let logps = pollster::block_on(probe.logps(&trainer.policy(), &device)).unwrap();
     assert_eq!(logps.len(), 3);
 }
+
+#[test]
+fn a_shared_prompt_gives_the_same_log_probs_as_full_sequences() {
+    use deviate::engine::train::{completion_logp_sums, shared_prompt_logp_sums};
+    use deviate::model::llama::Adapters;
+    let (_, mut trainer) = setup();
+    let device = Device::flex();
+    assert!(matches!(pollster::block_on(trainer.step(&pairs())).unwrap(), StepOutcome::Applied(_)));
+    let policy = trainer.policy();
+    let prompt = vec![1, 5, 9, 14, 3];
+    // Different lengths (padding), and a completion that is only its end token.
+    let completions = vec![vec![3, 4, 7, 2], vec![2], vec![20, 21, 22, 23, 24, 25, 26, 2], vec![8, 2]];
+    let rows: Vec<(Vec<u32>, Vec<u32>)> = completions.iter().map(|c| (prompt.clone(), c.clone())).collect();
+    for adapters in [Adapters::On, Adapters::Off] {
+        let shared = pollster::block_on(shared_prompt_logp_sums(&policy, &prompt, &completions, adapters, &device)).unwrap();
+        let full = pollster::block_on(completion_logp_sums(&policy, &rows, adapters, &device)).unwrap();
+        for (k, (a, b)) in shared.iter().zip(&full).enumerate() {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{adapters:?}, completion {k}: shared {a}, full {b}");
+        }
+        assert_eq!(shared.len(), completions.len());
+    }
+    let only_ends = pollster::block_on(shared_prompt_logp_sums(&policy, &prompt, &[vec![2], vec![2]], Adapters::On, &device)).unwrap();
+    assert_eq!(only_ends[0], only_ends[1]);
+}

@@ -6,8 +6,8 @@
 //! lane meets them ([`prompt_order`]: the prompts trained on first). "Good" is a score of at
 //! least 4 when every score of the set is an integer from 1 to 5 (the toy set's scale), else
 //! the top half of each prompt by score (ties at the cut included). With the default 4 prompts
-//! of the toy set that is 16 responses: one forward pass of 16 sequences, no backward, about
-//! the cost of one training step of 2 pairs (4 sequences forward and backward) to 4 pairs.
+//! of the toy set that is 16 responses (4 per prompt): each prompt is read once and its keys and
+//! values serve its 4 responses ([`shared_prompt_logp_sums`]), no backward pass.
 //! π_ref (adapters off) is computed once when the probe is built.
 
 use serde::{Deserialize, Serialize};
@@ -17,7 +17,7 @@ use crate::core::mechanism::{Gain, Mechanism, mechanism};
 use crate::core::records::PromptDeviation;
 use crate::engine::experiment::{ExperimentError, prompt_order, response_tokens};
 use crate::engine::generate::LanguageModel;
-use crate::engine::train::{Method, TrainError, completion_logp_sums};
+use crate::engine::train::{Method, TrainError, shared_prompt_logp_sums};
 use crate::model::llama::{Adapters, Llama};
 use burn::tensor::Device;
 
@@ -138,11 +138,15 @@ impl Probe {
     }
 }
 
+/// Each item's summed log-prob: the items of one prompt (adjacent, in training order) share
+/// one pass over the prompt, at most [`CHUNK`] completions at a time.
 async fn sums(model: &Llama, items: &[ProbeItem], adapters: Adapters, device: &Device) -> Result<Vec<f32>, TrainError> {
     let mut out = Vec::with_capacity(items.len());
-    for chunk in items.chunks(CHUNK) {
-        let rows: Vec<(Vec<u32>, Vec<u32>)> = chunk.iter().map(|i| (i.prompt_ids.clone(), i.completion.clone())).collect();
-        out.extend(completion_logp_sums(model, &rows, adapters, device).await?);
+    for group in items.chunk_by(|a, b| a.prompt_ids == b.prompt_ids) {
+        for chunk in group.chunks(CHUNK) {
+            let completions: Vec<Vec<u32>> = chunk.iter().map(|i| i.completion.clone()).collect();
+            out.extend(shared_prompt_logp_sums(model, &chunk[0].prompt_ids, &completions, adapters, device).await?);
+        }
     }
     Ok(out)
 }

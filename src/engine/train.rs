@@ -190,6 +190,59 @@ pub async fn completion_logp_sums(
     read(row_logps(model, &rows, 0, adapters, device).sum).await
 }
 
+/// Summed log-prob of each of `completions` (ids incl. the end token) after one shared
+/// `prompt` under `model`: the prompt runs once and its keys and values serve every completion,
+/// so several responses to one prompt (the probe's) cost one prompt pass, not one each. The
+/// prompt's last position predicts every completion's first token; completion position j
+/// predicts token j + 1 (rows padded on the right, which causal attention never reads). Equal
+/// to [`completion_logp_sums`] on the same sequences up to rounding.
+pub async fn shared_prompt_logp_sums(
+    model: &Llama,
+    prompt: &[u32],
+    completions: &[Vec<u32>],
+    adapters: Adapters,
+    device: &Device,
+) -> Result<Vec<f32>, TrainError> {
+    let n = completions.len();
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let ids = |values: Vec<i64>, rows: usize| {
+        let cols = values.len() / rows;
+        Tensor::<2, Int>::from_data(TensorData::new(values, [rows, cols]), device)
+    };
+    let mut cache = KvCache::default();
+    let hidden = model.forward(ids(prompt.iter().map(|&id| i64::from(id)).collect(), 1), &mut cache, None, adapters);
+    let [_, p, width] = hidden.dims();
+    let first_ids: Vec<i64> = completions.iter().map(|c| i64::from(c[0])).collect();
+    let first_ids = Tensor::<1, Int>::from_data(TensorData::new(first_ids, [n]), device);
+    let last = hidden.narrow(1, p - 1, 1).reshape([1, width]);
+    let mut sums = log_softmax(model.logits(last), 1).select(1, first_ids).reshape([n]);
+    let t = completions.iter().map(|c| c.len() - 1).max().unwrap_or(0);
+    if t > 0 {
+        let (mut grid, mut picked, mut targets, mut select) = (vec![0i64; n * t], Vec::new(), Vec::new(), Vec::new());
+        for (row, c) in completions.iter().enumerate() {
+            for pos in 0..c.len() - 1 {
+                grid[row * t + pos] = i64::from(c[pos]);
+                picked.push((row * t + pos) as i64);
+                targets.push(i64::from(c[pos + 1]));
+                select.push(row);
+            }
+        }
+        let m = picked.len();
+        let mut matrix = vec![0f32; n * m];
+        select.iter().enumerate().for_each(|(k, &row)| matrix[row * m + k] = 1.0);
+        cache.repeat(n);
+        let hidden = model.forward(ids(grid, n), &mut cache, None, adapters).reshape([n * t, width]);
+        let picked = Tensor::<1, Int>::from_data(TensorData::new(picked, [m]), device);
+        let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [m, 1]), device);
+        let token_logp = log_softmax(model.logits(hidden.select(0, picked)), 1).gather(1, targets);
+        let matrix = Tensor::<2>::from_data(TensorData::new(matrix, [n, m]), device);
+        sums = sums + matrix.matmul(token_logp).reshape([n]);
+    }
+    read(sums).await
+}
+
 /// Log-probs of `rows` = (prompt length, prompt + completion ids); the cross-entropy is over
 /// every token of the first `nll_rows` rows (none when 0).
 ///

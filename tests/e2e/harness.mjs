@@ -1,5 +1,6 @@
 // Shared e2e plumbing: the `deviate serve` server, Debian's Chromium through playwright-core,
 // and the CLI as the oracle the page's numbers are compared with.
+import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { once } from 'node:events';
@@ -41,6 +42,22 @@ export function cliDeviation(responses, similarity = 'jaccard') {
   const input = JSON.stringify({ prompt: 'e2e', responses }) + '\n';
   const out = execFileSync(BIN, ['deviation', '--similarity', similarity], { input, encoding: 'utf8', cwd: ROOT });
   return JSON.parse(out.trim());
+}
+
+/**
+ * Asserts that the page's deviation weights are the CLI's within `tol`. Responses whose CLI
+ * deviations lie within `tie` of another's may trade places in the weighting on another backend
+ * (f32 sums in another order), so those are compared as a set: the sorted weights must match.
+ */
+export function assertWeightsMatch(shown, cli, { tol = 2e-3, tie = 2e-4 } = {}) {
+  assert.equal(shown.length, cli.weight.length);
+  const tied = (i) => cli.deviation.some((d, j) => j !== i && Math.abs(d - cli.deviation[i]) < tie);
+  shown.forEach((row, i) => {
+    if (!tied(i)) assert.ok(Math.abs(row.weight - cli.weight[i]) <= tol, `weight ${i}: ${row.weight} vs ${cli.weight[i]}`);
+  });
+  const sorted = (xs) => [...xs].sort((a, b) => a - b);
+  const [ours, theirs] = [sorted(shown.map((r) => r.weight)), sorted(cli.weight)];
+  ours.forEach((w, k) => assert.ok(Math.abs(w - theirs[k]) <= tol, `sorted weight ${k}: ${w} vs ${theirs[k]}`));
 }
 
 /** Collects the page's console errors so a test can assert there were none. */

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startServer, launch, cliDeviation, watchErrors, pageNumbers, OUT } from './harness.mjs';
+import { startServer, launch, cliDeviation, watchErrors, pageNumbers, assertWeightsMatch, OUT } from './harness.mjs';
 
 const SENTENCES = [
   'A cat sat on the mat.',
@@ -45,6 +45,7 @@ for (const webgpu of [true, false]) {
       shown.forEach((row, i) => {
         assert.ok(Math.abs(row.deviation - cli.deviation[i]) < 1e-4, `deviation ${i}: ${row.deviation} vs ${cli.deviation[i]}`);
       });
+      assertWeightsMatch(shown, cli);
       const worst = shown.reduce((best, row, i) => (row.deviation > shown[best].deviation ? i : best), 0);
       assert.equal(worst, 2, 'the off-topic sentence deviates most');
       await page.screenshot({ path: path.join(OUT, `semantic-${webgpu ? 'webgpu' : 'cpu'}.png`), fullPage: true });

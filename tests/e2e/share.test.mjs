@@ -78,8 +78,8 @@ for (const webgpu of [false, true]) {
 }
 
 test('CPU path: a DDPO step from a share link gives the same loss in a fresh context', { timeout: 1_800_000 }, async () => {
-  // The experiment is written by the CLI, as a script would: DDPO alone, one pair, no evaluation.
-  const spec = JSON.stringify({ train: { methods: ['ddpo'], pairs_per_step: 1, eval: { every: 0 }, train: { seed: 4 } }, panel: 'training' });
+  // The experiment is written by the CLI, as a script would: DDPO alone, one pair, no evaluation or probe.
+  const spec = JSON.stringify({ train: { methods: ['ddpo'], pairs_per_step: 1, eval: { every: 0 }, probe: { every: 0 }, train: { seed: 4 } }, panel: 'training' });
   const link = execFileSync(BIN, ['link', 'encode', '--base', server.url], { input: spec, encoding: 'utf8', cwd: ROOT }).trim();
   const browser = await launch({ webgpu: false });
   try {

@@ -31,8 +31,11 @@ test('two DPO and DDPO steps in the page update loss and margins', { timeout: 1_
     await page.waitForSelector('[data-testid=model-state][data-state=ready]', { timeout: 300_000 });
     // Two pairs a step: a DDPO pair whose chosen response is the prompt's least deviating one
     // has weight 0 and teaches nothing, as the paper intends.
-    await page.getByTestId('train-pairs').fill('2');
-    await page.getByTestId('train-pairs').dispatchEvent('change');
+    // The mechanism probe is lesson.test.mjs's; here it is off.
+    for (const [id, value] of [['train-pairs', '2'], ['train-probe', '0']]) {
+      await page.getByTestId(id).fill(value);
+      await page.getByTestId(id).dispatchEvent('change');
+    }
     await page.getByTestId('train-setup').click();
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=lane]').length === 2, null, { timeout: 600_000 });
     const methods = await page.$$eval('[data-testid=lane]', (lanes) => lanes.map((l) => l.dataset.method));

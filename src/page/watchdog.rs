@@ -4,6 +4,34 @@
 //! is allowed depends on whether the page has asked for work. Restarts are limited, so a
 //! worker that fails at every start (e.g. out of memory while loading) is not restarted forever.
 
+/// What happened to a lost worker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Restart {
+    /// Why the worker counted as lost, in words.
+    pub reason: String,
+    /// Set when the new worker runs on the CPU because the lost one ran on WebGPU.
+    pub cpu_fallback: bool,
+    /// No new worker: it failed too often (or could not start); the page must be reloaded.
+    pub given_up: bool,
+}
+
+impl Restart {
+    /// The page's notice (`had_lanes`: a training session was lost with the worker).
+    pub fn words(&self, had_lanes: bool) -> String {
+        if self.given_up {
+            return format!("The worker stopped ({}) and failed again after restarts: reload the page.", self.reason);
+        }
+        let mut words = format!("The worker stopped ({}); a new one started and reloads the models from the cache.", self.reason);
+        if self.cpu_fallback {
+            words.push_str(" It runs on the CPU from now on.");
+        }
+        if had_lanes {
+            words.push_str(" The training lanes were lost: set them up again.");
+        }
+        words
+    }
+}
+
 /// How often the page pings the worker.
 pub const PING_EVERY_MS: u32 = 5_000;
 /// Silence allowed from a worker with nothing to do: it answers a ping within milliseconds.

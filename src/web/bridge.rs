@@ -17,18 +17,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
 use crate::engine::protocol::{BackendInfo, Event, Request};
-use crate::page::watchdog::{PING_EVERY_MS, Watchdog};
-
-/// What happened to a lost worker.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Restart {
-    /// Why the worker counted as lost, in words.
-    pub reason: String,
-    /// Set when the new worker runs on the CPU because the lost one ran on WebGPU.
-    pub cpu_fallback: bool,
-    /// No new worker: it failed too often (or could not start); the page must be reloaded.
-    pub given_up: bool,
-}
+use crate::page::watchdog::{PING_EVERY_MS, Restart, Watchdog};
 
 struct Handlers {
     on_event: Box<dyn Fn(Event)>,

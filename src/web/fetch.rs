@@ -2,11 +2,17 @@
 //! progress report, kept in the Cache API so a reload does not download again, and checked
 //! against the manifest's sha256 when read back from the cache.
 
+use std::cell::Cell;
+
 use js_sys::{Reflect, Uint8Array};
 use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, ReadableStreamDefaultReader, RequestInit, Response, WorkerGlobalScope};
+
+use crate::engine::protocol::{Event, ModelName};
+
+use super::runtime::Runtime;
 
 /// The Cache API bucket that holds the model files.
 pub const CACHE_NAME: &str = "deviate-models-v1";
@@ -161,4 +167,28 @@ pub async fn load(entry: &ManifestEntry, on_progress: impl Fn(u64)) -> Result<(V
         }
     }
     Ok((bytes, Source::Network))
+}
+
+/// Fetches (or reads from the cache) `names` from the manifest with progress events for
+/// `model`; returns their bytes in order and whether all came from the cache.
+pub async fn load_files(rt: &dyn Runtime, model: ModelName, names: &[&str]) -> Result<(Vec<Vec<u8>>, bool), String> {
+    let entries = manifest(names).await?;
+    let mut files = Vec::with_capacity(entries.len());
+    let mut all_cached = true;
+    for entry in &entries {
+        let reported = Cell::new(0u64);
+        let step = (entry.bytes / 100).max(1);
+        let (bytes, source) = load(entry, |loaded| {
+            if loaded >= reported.get() + step || loaded == entry.bytes {
+                reported.set(loaded);
+                rt.post(&Event::ModelProgress { model, file: entry.file.clone(), loaded, total: entry.bytes, cached: false });
+            }
+        })
+        .await?;
+        let cached = source == Source::Cache;
+        all_cached &= cached;
+        rt.post(&Event::ModelProgress { model, file: entry.file.clone(), loaded: entry.bytes, total: entry.bytes, cached });
+        files.push(bytes);
+    }
+    Ok((files, all_cached))
 }

@@ -9,24 +9,15 @@ use burn::tensor::Device;
 use futures::FutureExt;
 use futures::future::{LocalBoxFuture, Shared};
 use gloo_timers::future::TimeoutFuture;
-use wasm_bindgen::JsCast;
 
 use crate::engine::generate::{GenerateEvent, GenerateParams, Generation, LanguageModel};
 use crate::engine::protocol::{Event, ModelName};
 
-use super::worker::{load_files, now, post};
+use super::fetch::load_files;
+use super::runtime::{Rt, wasm_memory};
 
 /// The LM's file in the manifest.
 const LM_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
-/// Bytes of the worker's wasm memory (where the CPU path keeps the weights).
-pub fn wasm_memory() -> f64 {
-    wasm_bindgen::memory()
-        .dyn_into::<js_sys::WebAssembly::Memory>()
-        .ok()
-        .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
-        .map_or(0.0, |b| b.byte_length() as f64)
-}
 
 /// The LM's load, shared by everyone who asks while it runs (single-flight).
 type Loading = Shared<LocalBoxFuture<'static, Result<Rc<LanguageModel>, String>>>;
@@ -43,19 +34,25 @@ struct State {
 #[derive(Clone)]
 pub struct Generator {
     device: Device,
+    rt: Rt,
     state: Rc<State>,
 }
 
 impl Generator {
-    pub fn new(device: Device) -> Self {
-        Self { device, state: Rc::default() }
+    pub fn new(device: Device, rt: Rt) -> Self {
+        Self { device, rt, state: Rc::default() }
+    }
+
+    /// Where this generator's events go (the training task posts there too).
+    pub fn runtime(&self) -> &Rt {
+        &self.rt
     }
 
     /// Starts generation `id` as a task beside the request loop, or refuses it if one runs.
     pub fn start(&self, id: u64, prompt: String, params: GenerateParams) {
         if let Some(other) = self.state.running.get() {
             let message = format!("generation {other} is still running; stop it first");
-            post(&Event::Error { id: Some(id), message });
+            self.rt.post(&Event::Error { id: Some(id), message });
             return;
         }
         self.state.running.set(Some(id));
@@ -63,7 +60,7 @@ impl Generator {
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
             if let Err(message) = this.run(id, &prompt, &params).await {
-                post(&Event::Error { id: Some(id), message });
+                this.rt.post(&Event::Error { id: Some(id), message });
             }
             this.state.running.set(None);
         });
@@ -79,7 +76,7 @@ impl Generator {
     /// The LM, loaded (with progress events) on first use; requests that arrive while it loads
     /// wait for the same load. A failed load is tried again on the next request.
     pub async fn model(&self) -> Result<Rc<LanguageModel>, String> {
-        let loading = self.state.lm.borrow_mut().get_or_insert_with(|| load(self.device.clone()).boxed_local().shared()).clone();
+        let loading = self.state.lm.borrow_mut().get_or_insert_with(|| load(self.device.clone(), self.rt.clone()).boxed_local().shared()).clone();
         let result = loading.await;
         if result.is_err() {
             self.state.lm.borrow_mut().take();
@@ -89,9 +86,9 @@ impl Generator {
 
     async fn run(&self, id: u64, prompt: &str, params: &GenerateParams) -> Result<(), String> {
         let lm = self.model().await?;
-        let started = now();
+        let started = self.rt.now();
         let mut generation = Generation::start(&lm, prompt, params).await.map_err(|e| e.to_string())?;
-        post(&Event::GenerationStarted { id, prompt_tokens: generation.prompt_ids().len() });
+        self.rt.post(&Event::GenerationStarted { id, prompt_tokens: generation.prompt_ids().len() });
         let mut tokens = 0;
         while !generation.is_done() {
             // Let the worker read its messages (a stop, an analysis) between steps.
@@ -103,36 +100,36 @@ impl Generator {
             };
             for event in events.map_err(|e| e.to_string())? {
                 match event {
-                    GenerateEvent::Token { index, delta, .. } => post(&Event::Token { id, index, delta }),
+                    GenerateEvent::Token { index, delta, .. } => self.rt.post(&Event::Token { id, index, delta }),
                     GenerateEvent::Finished { index, continuation } => {
                         tokens += continuation.token_ids.len();
-                        post(&Event::ContinuationDone { id, index, continuation })
+                        self.rt.post(&Event::ContinuationDone { id, index, continuation })
                     }
                 }
             }
         }
         let stopped = self.state.stop.get();
-        post(&Event::GenerationDone { id, tokens, millis: now() - started, stopped });
+        self.rt.post(&Event::GenerationDone { id, tokens, millis: self.rt.now() - started, stopped });
         Ok(())
     }
 }
 
 /// Loads the LM's file (cache or network, with progress) and builds the model on `device`.
-async fn load(device: Device) -> Result<Rc<LanguageModel>, String> {
-    let started = now();
+async fn load(device: Device, rt: Rt) -> Result<Rc<LanguageModel>, String> {
+    let started = rt.now();
     let result = async {
-        let (files, cached) = load_files(ModelName::Lm, &[LM_FILE]).await?;
+        let (files, cached) = load_files(&*rt, ModelName::Lm, &[LM_FILE]).await?;
         let lm = LanguageModel::from_gguf_bytes(&files[0], &device).map_err(|e| format!("{LM_FILE}: {e}"))?;
         Ok::<_, String>((lm, cached))
     }
     .await;
     match result {
         Ok((lm, cached)) => {
-            post(&Event::ModelReady { model: ModelName::Lm, cached, millis: now() - started, memory_bytes: wasm_memory() });
+            rt.post(&Event::ModelReady { model: ModelName::Lm, cached, millis: rt.now() - started, memory_bytes: wasm_memory() });
             Ok(Rc::new(lm))
         }
         Err(message) => {
-            post(&Event::ModelError { model: ModelName::Lm, message: message.clone() });
+            rt.post(&Event::ModelError { model: ModelName::Lm, message: message.clone() });
             Err(message)
         }
     }

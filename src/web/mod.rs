@@ -2,12 +2,14 @@
 //! that sends typed requests and renders typed events (`bridge`, `app`, `components`).
 //! The main thread never runs a model.
 
+mod actions;
 mod app;
 mod backend;
 mod bridge;
 mod components;
 mod fetch;
 mod generation;
+mod runtime;
 mod state;
 mod training;
 mod worker;

@@ -15,7 +15,7 @@ use crate::engine::protocol::{Event, PairView, TrainSetup};
 use crate::engine::train::{StepOutcome, Trainer};
 
 use super::generation::Generator;
-use super::worker::{now, post};
+use super::runtime::{Rt, wasm_memory};
 
 const DATA: &str = "./data/toy_prefs.json";
 
@@ -36,12 +36,14 @@ struct Session {
     probe: Option<Probe>,
     lanes: Vec<Lane>,
     steps: usize,
+    rt: Rt,
 }
 
 /// Owns at most one session; cheap to clone.
 #[derive(Clone)]
 pub struct Training {
     generator: Generator,
+    rt: Rt,
     embedder: Rc<RefCell<Option<Rc<Embedder>>>>,
     session: Rc<RefCell<Option<Session>>>,
     running: Rc<Cell<bool>>,
@@ -52,12 +54,13 @@ pub struct Training {
 
 impl Training {
     pub fn new(generator: Generator, embedder: Rc<RefCell<Option<Rc<Embedder>>>>) -> Self {
-        Self { generator, embedder, session: Rc::default(), running: Rc::default(), pause: Rc::default(), stepping: Rc::default() }
+        let rt = generator.runtime().clone();
+        Self { generator, rt, embedder, session: Rc::default(), running: Rc::default(), pause: Rc::default(), stepping: Rc::default() }
     }
 
     fn busy(&self, id: u64) -> bool {
         if self.running.get() {
-            post(&Event::Error { id: Some(id), message: "training is running; pause it first".into() });
+            self.rt.post(&Event::Error { id: Some(id), message: "training is running; pause it first".into() });
         }
         self.running.get()
     }
@@ -74,7 +77,7 @@ impl Training {
                 Ok(session) => {
                     let methods = session.lanes.iter().map(|l| l.trainer.method()).collect();
                     let pairs = session.lanes.iter().map(|l| l.pairs.len()).collect();
-                    post(&Event::TrainReady { id, methods, pairs });
+                    this.rt.post(&Event::TrainReady { id, methods, pairs });
                     // Step 0: the base model, which every lane starts from.
                     let mut scored = probe_lane(&session, None).await;
                     if scored.is_ok() && session.setup.eval.every > 0 {
@@ -82,11 +85,11 @@ impl Training {
                     }
                     *this.session.borrow_mut() = Some(session);
                     match scored {
-                        Ok(()) => post(&Event::TrainIdle { id, steps: 0, paused: false, memory_bytes: super::generation::wasm_memory() }),
-                        Err(message) => post(&Event::Error { id: Some(id), message }),
+                        Ok(()) => this.rt.post(&Event::TrainIdle { id, steps: 0, paused: false, memory_bytes: wasm_memory() }),
+                        Err(message) => this.rt.post(&Event::Error { id: Some(id), message }),
                     }
                 }
-                Err(message) => post(&Event::Error { id: Some(id), message }),
+                Err(message) => this.rt.post(&Event::Error { id: Some(id), message }),
             }
             this.running.set(false);
         });
@@ -115,7 +118,7 @@ impl Training {
         let probe = match setup.probe.every {
             0 => None,
             _ => {
-                post(&Event::TrainProbing { id, lane: None });
+                self.rt.post(&Event::TrainProbing { id, lane: None });
                 let items = probe::items(&lm, &set, &analysis, config.seed, setup.probe.prompts).map_err(|e| e.to_string())?;
                 Some(Probe::new(lm.model(), items, lm.device()).await.map_err(|e| e.to_string())?)
             }
@@ -126,7 +129,7 @@ impl Training {
             let trainer = Trainer::new(lm.model(), method, setup.train.clone(), lm.device());
             lanes.push(Lane { trainer, pairs });
         }
-        Ok(Session { id, setup, set, lm, embedder, eval: config, probe, lanes, steps: 0 })
+        Ok(Session { id, setup, set, lm, embedder, eval: config, probe, lanes, steps: 0, rt: self.rt.clone() })
     }
 
     /// Runs `steps` more steps on every lane of session `id`, as a task.
@@ -135,7 +138,7 @@ impl Training {
             return;
         }
         if self.session.borrow().as_ref().map(|s| s.id) != Some(id) {
-            post(&Event::Error { id: Some(id), message: "no such training session; set one up first".into() });
+            self.rt.post(&Event::Error { id: Some(id), message: "no such training session; set one up first".into() });
             return;
         }
         self.running.set(true);
@@ -150,9 +153,9 @@ impl Training {
             let (done, paused) = (session.steps, this.pause.get());
             *this.session.borrow_mut() = Some(session);
             if let Err(message) = result {
-                post(&Event::Error { id: Some(id), message });
+                this.rt.post(&Event::Error { id: Some(id), message });
             }
-            post(&Event::TrainIdle { id, steps: done, paused, memory_bytes: super::generation::wasm_memory() });
+            this.rt.post(&Event::TrainIdle { id, steps: done, paused, memory_bytes: wasm_memory() });
             this.running.set(false);
         });
     }
@@ -168,7 +171,7 @@ impl Training {
                 TimeoutFuture::new(0).await;
                 let chosen = batch(&lane.pairs, step, session.setup.pairs_per_step);
                 let tokens: Vec<_> = chosen.iter().map(|p| p.tokens.clone()).collect();
-                let started = now();
+                let started = self.rt.now();
                 match lane.trainer.step(&tokens).await.map_err(|e| e.to_string())? {
                     StepOutcome::Applied(metrics) => {
                         let batch = chosen
@@ -184,9 +187,9 @@ impl Training {
                                 }
                             })
                             .collect();
-                        post(&Event::TrainStep { id: session.id, lane: lane_index, metrics, batch, millis: now() - started });
+                        self.rt.post(&Event::TrainStep { id: session.id, lane: lane_index, metrics, batch, millis: self.rt.now() - started });
                     }
-                    StepOutcome::Rejected(reason) => post(&Event::TrainRejected { id: session.id, lane: lane_index, reason }),
+                    StepOutcome::Rejected(reason) => self.rt.post(&Event::TrainRejected { id: session.id, lane: lane_index, reason }),
                 }
             }
             session.steps = step;
@@ -218,14 +221,14 @@ impl Training {
 /// Probes lane `lane`'s policy (`None`: the base model) when the session has a probe.
 async fn probe_lane(session: &Session, lane: Option<usize>) -> Result<(), String> {
     let Some(probe) = &session.probe else { return Ok(()) };
-    post(&Event::TrainProbing { id: session.id, lane });
+    session.rt.post(&Event::TrainProbing { id: session.id, lane });
     TimeoutFuture::new(0).await;
-    let started = now();
+    let started = session.rt.now();
     let trained = lane.map(|i| session.lanes[i].trainer.policy());
     let policy = trained.as_ref().unwrap_or(session.lm.model());
     let method = lane.map(|i| session.lanes[i].trainer.method());
     let point = probe.measure(policy, method, session.steps, session.lm.device()).await.map_err(|e| e.to_string())?;
-    post(&Event::TrainProbe { id: session.id, lane, point, millis: now() - started });
+    session.rt.post(&Event::TrainProbe { id: session.id, lane, point, millis: session.rt.now() - started });
     Ok(())
 }
 
@@ -235,17 +238,17 @@ async fn evaluate(session: &Session, lane: Option<usize>) -> Result<(), String> 
     let (id, config) = (session.id, &session.eval);
     let trained = lane.map(|i| session.lanes[i].trainer.policy());
     let policy = trained.as_ref().unwrap_or(session.lm.model());
-    let started = now();
+    let started = session.rt.now();
     let total = config.eval_prompts;
     let mut scores = Vec::with_capacity(total);
     for index in 0..total {
-        post(&Event::TrainEvaluating { id, lane, done: index, total });
+        session.rt.post(&Event::TrainEvaluating { id, lane, done: index, total });
         TimeoutFuture::new(0).await;
         let prompt = evaluate_prompt(&session.lm, &session.embedder, &policy, &session.set, config, index).await;
         scores.push(prompt.map_err(|e| e.to_string())?);
     }
     let method = lane.map(|i| session.lanes[i].trainer.method());
     let point = EvalPoint::from_prompts(method, session.steps, &scores);
-    post(&Event::TrainEval { id, lane, point, millis: now() - started });
+    session.rt.post(&Event::TrainEval { id, lane, point, millis: session.rt.now() - started });
     Ok(())
 }

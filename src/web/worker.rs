@@ -1,7 +1,7 @@
 //! The worker: owns the device and the models, answers requests in order, posts events.
 //! Runs in a dedicated module worker, never on the page's main thread.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use burn::tensor::Device;
@@ -17,8 +17,9 @@ use crate::engine::protocol::{BackendInfo, Event, ModelName, Request, Similarity
 use crate::engine::similarity::distances;
 
 use super::backend::init_device;
-use super::fetch::{self, Source};
-use super::generation::{self, Generator};
+use super::fetch::{self, load_files};
+use super::generation::Generator;
+use super::runtime::{Rt, Runtime, WorkerScope, wasm_memory};
 use super::training::Training;
 
 /// The model files the embedder needs, in the order `Embedder::from_bytes` takes them.
@@ -26,19 +27,12 @@ const EMBEDDER_FILES: [&str; 2] = ["model.safetensors", "tokenizer.json"];
 
 type Slot = Rc<RefCell<Option<Rc<Embedder>>>>;
 
-pub(super) fn post(event: &Event) {
-    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-    if let Err(error) = scope.post_message(&JsValue::from_str(&event.to_json())) {
-        web_sys::console::error_2(&"deviate worker: cannot post an event".into(), &error);
-    }
-}
-
 /// Panics go to the console and to the page ([`Event::Crashed`]), which replaces this worker:
 /// after a panic its state cannot be trusted.
 pub fn report_panics() {
     std::panic::set_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);
-        post(&Event::Crashed { message: info.to_string() });
+        WorkerScope.post(&Event::Crashed { message: info.to_string() });
     }));
 }
 
@@ -56,7 +50,7 @@ pub fn run(early_messages: js_sys::Array, cpu_reason: Option<String>) {
     }
     let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
         if is_ping(&event.data()) {
-            post(&Event::Pong);
+            WorkerScope.post(&Event::Pong);
         } else {
             let _ = sender.unbounded_send(event.data());
         }
@@ -64,26 +58,27 @@ pub fn run(early_messages: js_sys::Array, cpu_reason: Option<String>) {
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget(); // lives as long as the worker
 
+    let rt: Rt = Rc::new(WorkerScope);
     wasm_bindgen_futures::spawn_local(async move {
         let (device, backend) = match cpu_reason {
             Some(reason) => (Device::flex(), BackendInfo::Cpu { reason }),
             None => init_device().await,
         };
-        post(&Event::Ready { backend });
+        rt.post(&Event::Ready { backend });
         let embedder: Slot = Rc::default();
         // Loading runs beside the request loop, so the model-free similarities answer meanwhile.
-        wasm_bindgen_futures::spawn_local(load_embedder(device.clone(), embedder.clone()));
-        let generator = Generator::new(device.clone());
+        wasm_bindgen_futures::spawn_local(load_embedder(rt.clone(), device.clone(), embedder.clone()));
+        let generator = Generator::new(device.clone(), rt.clone());
         let training = Training::new(generator.clone(), embedder.clone());
         while let Some(message) = requests.next().await {
             let request = match message.as_string().map(|json| Request::from_json(&json)) {
                 Some(Ok(request)) => request,
                 Some(Err(error)) => {
-                    post(&Event::Error { id: None, message: format!("bad request: {error}") });
+                    rt.post(&Event::Error { id: None, message: format!("bad request: {error}") });
                     continue;
                 }
                 None => {
-                    post(&Event::Error { id: None, message: "the worker takes JSON strings".into() });
+                    rt.post(&Event::Error { id: None, message: "the worker takes JSON strings".into() });
                     continue;
                 }
             };
@@ -97,16 +92,16 @@ pub fn run(early_messages: js_sys::Array, cpu_reason: Option<String>) {
                 Request::TrainPause { id } => training.pause(id),
                 request => {
                     let loaded = embedder.borrow().clone();
-                    post(&handle(&device, loaded.as_deref(), request).await);
+                    rt.post(&handle(&*rt, &device, loaded.as_deref(), request).await);
                 }
             }
         }
     });
 }
 
-async fn handle(device: &Device, embedder: Option<&Embedder>, request: Request) -> Event {
+async fn handle(rt: &dyn Runtime, device: &Device, embedder: Option<&Embedder>, request: Request) -> Event {
     match request {
-        Request::Analyze { id, similarity, texts } => analyze(device, embedder, id, similarity, texts).await,
+        Request::Analyze { id, similarity, texts } => analyze(rt, device, embedder, id, similarity, texts).await,
         Request::Embed { id, texts } => match embedder {
             Some(embedder) => embed(embedder, id, texts).await,
             None => Event::Error { id: Some(id), message: "the MiniLM model is not loaded".into() },
@@ -125,13 +120,14 @@ async fn handle(device: &Device, embedder: Option<&Embedder>, request: Request) 
 }
 
 async fn analyze(
+    rt: &dyn Runtime,
     device: &Device,
     embedder: Option<&Embedder>,
     id: u64,
     similarity: SimilarityKind,
     texts: Vec<String>,
 ) -> Event {
-    let started = now();
+    let started = rt.now();
     match distances(similarity, &texts, device, embedder).await {
         Ok((kinds, truncated)) => {
             let result = PromptDeviation::from_distances(String::new(), &kinds, None);
@@ -143,7 +139,7 @@ async fn analyze(
                 deviation: result.deviation,
                 weight: result.weight,
                 truncated,
-                millis: now() - started,
+                millis: rt.now() - started,
             }
         }
         Err(error) => Event::Error { id: Some(id), message: error.to_string() },
@@ -162,10 +158,10 @@ async fn embed(embedder: &Embedder, id: u64, texts: Vec<String>) -> Event {
 
 /// Fetches (or reads from the cache) the embedder's files with progress events, loads the
 /// model onto `device`, runs it once so its kernels are compiled, and fills `slot`.
-async fn load_embedder(device: Device, slot: Slot) {
-    let started = now();
+async fn load_embedder(rt: Rt, device: Device, slot: Slot) {
+    let started = rt.now();
     let result = async {
-        let (mut files, all_cached) = load_files(ModelName::Embedder, &EMBEDDER_FILES).await?;
+        let (mut files, all_cached) = load_files(&*rt, ModelName::Embedder, &EMBEDDER_FILES).await?;
         let tokenizer = files.pop().expect("two files");
         let weights = files.pop().expect("two files");
         let embedder = Embedder::from_bytes(weights, &tokenizer, &device).map_err(|e| e.to_string())?;
@@ -177,39 +173,9 @@ async fn load_embedder(device: Device, slot: Slot) {
         Ok((embedder, cached)) => {
             *slot.borrow_mut() = Some(Rc::new(embedder));
             let model = ModelName::Embedder;
-            post(&Event::ModelReady { model, cached, millis: now() - started, memory_bytes: generation::wasm_memory() });
+            rt.post(&Event::ModelReady { model, cached, millis: rt.now() - started, memory_bytes: wasm_memory() });
         }
-        Err(message) => post(&Event::ModelError { model: ModelName::Embedder, message }),
+        Err(message) => rt.post(&Event::ModelError { model: ModelName::Embedder, message }),
     }
 }
 
-/// Fetches (or reads from the cache) `names` from the manifest with progress events for
-/// `model`; returns their bytes in order and whether all came from the cache.
-pub(super) async fn load_files(model: ModelName, names: &[&str]) -> Result<(Vec<Vec<u8>>, bool), String> {
-    let entries = fetch::manifest(names).await?;
-    let mut files = Vec::with_capacity(entries.len());
-    let mut all_cached = true;
-    for entry in &entries {
-        let reported = Cell::new(0u64);
-        let step = (entry.bytes / 100).max(1);
-        let (bytes, source) = fetch::load(entry, |loaded| {
-            if loaded >= reported.get() + step || loaded == entry.bytes {
-                reported.set(loaded);
-                post(&Event::ModelProgress { model, file: entry.file.clone(), loaded, total: entry.bytes, cached: false });
-            }
-        })
-        .await?;
-        let cached = source == Source::Cache;
-        all_cached &= cached;
-        post(&Event::ModelProgress { model, file: entry.file.clone(), loaded: entry.bytes, total: entry.bytes, cached });
-        files.push(bytes);
-    }
-    Ok((files, all_cached))
-}
-
-pub(super) fn now() -> f64 {
-    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
-        .ok()
-        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
-        .map_or(0.0, |p| p.now())
-}

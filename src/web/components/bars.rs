@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 
 use crate::core::similarity::SimilarityKind;
-use crate::web::app::Shown;
+use crate::page::view::Shown;
 
 fn describe(kind: SimilarityKind) -> &'static str {
     match kind {

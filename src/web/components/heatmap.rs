@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use crate::web::app::Shown;
+use crate::page::view::Shown;
 
 /// Above this many responses the N×N table would be too large to read (and slow to draw).
 const MAX_RESPONSES: usize = 40;

@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use crate::web::app::ModelState;
+use crate::page::view::ModelState;
 
 fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)

@@ -1,25 +1,13 @@
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::engine::learner::LearnerData;
+use crate::engine::learner::{LearnerData, RunSummary};
 use crate::engine::link::{Experiment, MAX_LINK_CHARS, Section};
 use crate::web::state;
 
-/// Share and save: the experiment's link (with sections to hide from whoever opens it) and a
-/// copy button; the learner's ratings and run history with export, import and clear.
-#[component]
-pub fn SharePanel(
-    experiment: Signal<Experiment>,
-    learner: Signal<LearnerData>,
-    on_export: impl Fn() + 'static,
-    on_import: impl Fn(web_sys::File) + 'static,
-    on_clear: impl Fn() + 'static,
-    /// Removes the rating of (prompt, text).
-    on_unrate: impl Fn(String, String) + Send + Sync + 'static,
-) -> impl IntoView {
-    let on_unrate = std::sync::Arc::new(on_unrate);
-    let ratings = move || {
-        let on_unrate = on_unrate.clone();
+/// The learner's ratings, each with a remove button.
+fn rating_list(learner: Signal<LearnerData>, on_unrate: std::sync::Arc<dyn Fn(String, String) + Send + Sync>) -> impl IntoView {
+    move || {
         learner.with(|l| {
             l.ratings
                 .iter()
@@ -38,7 +26,53 @@ pub fn SharePanel(
                 })
                 .collect_view()
         })
+    }
+}
+
+/// One checkbox per section: hidden for whoever opens the link (not on this page).
+fn hide_checkboxes(hide: RwSignal<Vec<Section>>) -> impl IntoView {
+    let checkbox = move |section: Section| {
+        let id = format!("hide-{}", section.name());
+        let (for_id, test_id) = (id.clone(), id.clone());
+        view! {
+            <label class="check" for=for_id>
+                <input type="checkbox" id=id data-testid=test_id
+                    prop:checked=move || hide.with(|h| h.contains(&section))
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        hide.update(|h| {
+                            h.retain(|s| *s != section);
+                            if on {
+                                h.push(section);
+                            }
+                        });
+                    } />
+                {section.name()}
+            </label>
+        }
     };
+    Section::ALL.into_iter().map(checkbox).collect_view()
+}
+
+/// One run of the history as a table row: when, how many steps, on what, each lane's end.
+fn history_row(run: &RunSummary) -> impl IntoView + use<> {
+    let lane = |lane: &crate::engine::learner::LaneSummary| {
+        let eval = lane.eval.as_ref().map(|e| format!(", diversity {:.3}", e.semantic_diversity)).unwrap_or_default();
+        format!("{} loss {:.3}, margin {:.3}{eval}", lane.method.name().to_uppercase(), lane.loss, lane.margin)
+    };
+    let lanes = run.lanes.iter().map(lane).collect::<Vec<_>>().join("; ");
+    view! {
+        <tr data-testid="history-row">
+            <td>{run.ended.get(..16).unwrap_or(&run.ended).replace('T', " ")}</td>
+            <td>{run.steps}</td>
+            <td>{run.data.clone()}</td>
+            <td>{lanes}</td>
+        </tr>
+    }
+}
+
+/// The link (with the sections to hide), a copy button, and a message if it is too long.
+fn link_controls(experiment: Signal<Experiment>) -> impl IntoView {
     let hide = RwSignal::new(experiment.with_untracked(|e| e.hide.clone()));
     let token = Memo::new(move |_| {
         let mut e = experiment.get();
@@ -65,92 +99,71 @@ pub fn SharePanel(
             })
         });
     };
-    let checkboxes = Section::ALL
-        .into_iter()
-        .map(|section| {
-            let (for_id, id, test_id) = (format!("hide-{}", section.name()), format!("hide-{}", section.name()), format!("hide-{}", section.name()));
-            view! {
-                <label class="check" for=for_id>
-                    <input type="checkbox" id=id data-testid=test_id
-                        prop:checked=move || hide.with(|h| h.contains(&section))
-                        on:change=move |ev| {
-                            let on = event_target_checked(&ev);
-                            hide.update(|h| {
-                                h.retain(|s| *s != section);
-                                if on {
-                                    h.push(section);
-                                }
-                            });
-                        } />
-                    {section.name()}
-                </label>
-            }
-        })
-        .collect_view();
-    let history = move || {
-        learner.with(|l| {
-            l.history
-                .iter()
-                .rev()
-                .take(5)
-                .map(|run| {
-                    let lanes = run
-                        .lanes
-                        .iter()
-                        .map(|lane| {
-                            let eval = lane.eval.as_ref().map(|e| format!(", diversity {:.3}", e.semantic_diversity)).unwrap_or_default();
-                            format!("{} loss {:.3}, margin {:.3}{eval}", lane.method.name().to_uppercase(), lane.loss, lane.margin)
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; ");
-                    view! {
-                        <tr data-testid="history-row">
-                            <td>{run.ended.get(..16).unwrap_or(&run.ended).replace('T', " ")}</td>
-                            <td>{run.steps}</td>
-                            <td>{run.data.clone()}</td>
-                            <td>{lanes}</td>
-                        </tr>
-                    }
-                })
-                .collect_view()
-        })
+    let select_all = |ev: leptos::ev::FocusEvent| {
+        if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
+            input.select();
+        }
     };
+    view! {
+        <label for="share-url">"Link to this experiment (the same link gives the same numbers on the same backend)"</label>
+        <div class="share-row">
+            <input id="share-url" data-testid="share-url" type="text" readonly prop:value=move || link.get() on:focus=select_all />
+            <button type="button" data-testid="copy-link" on:click=copy>"Copy link"</button>
+        </div>
+        {too_long}
+        <p class="hint" role="status" aria-live="polite" data-testid="copy-status">{move || copied.get()}</p>
+        <fieldset class="methods">
+            <legend>"Hide for whoever opens the link"</legend>
+            {hide_checkboxes(hide)}
+        </fieldset>
+    }
+}
+
+/// Export, import (a file picker) and clear.
+fn data_buttons(on_export: impl Fn() + 'static, on_import: impl Fn(web_sys::File) + 'static, on_clear: impl Fn() + 'static) -> impl IntoView {
+    view! {
+        <div class="buttons">
+            <button type="button" data-testid="export" on:click=move |_| on_export()>"Export as JSON"</button>
+            <label class="file" for="import">"Import JSON"</label>
+            <input type="file" id="import" data-testid="import" accept="application/json,.json"
+                on:change=move |ev| {
+                    let input: web_sys::HtmlInputElement = event_target(&ev);
+                    if let Some(file) = input.files().and_then(|f| f.get(0)) {
+                        on_import(file);
+                    }
+                    input.set_value("");
+                } />
+            <button type="button" data-testid="clear-data" on:click=move |_| on_clear()>"Clear my data"</button>
+        </div>
+    }
+}
+
+/// Share and save: the experiment's link (with sections to hide from whoever opens it) and a
+/// copy button; the learner's ratings and run history with export, import and clear.
+#[component]
+pub fn SharePanel(
+    experiment: Signal<Experiment>,
+    learner: Signal<LearnerData>,
+    on_export: impl Fn() + 'static,
+    on_import: impl Fn(web_sys::File) + 'static,
+    on_clear: impl Fn() + 'static,
+    /// Removes the rating of (prompt, text).
+    on_unrate: impl Fn(String, String) + Send + Sync + 'static,
+) -> impl IntoView {
+    let summary = move || {
+        learner.with(|l| format!("{} rated continuation(s) and {} training run(s), kept in this browser.", l.ratings.len(), l.history.len()))
+    };
+    let history = move || learner.with(|l| l.history.iter().rev().take(5).map(history_row).collect_view());
     view! {
         <section class="panel wide" id="share" aria-labelledby="share-heading">
             <h2 id="share-heading">"Share and save"</h2>
-            <label for="share-url">"Link to this experiment (the same link gives the same numbers on the same backend)"</label>
-            <div class="share-row">
-                <input id="share-url" data-testid="share-url" type="text" readonly prop:value=move || link.get()
-                    on:focus=move |ev| { if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) { input.select(); } } />
-                <button type="button" data-testid="copy-link" on:click=copy>"Copy link"</button>
-            </div>
-            {too_long}
-            <p class="hint" role="status" aria-live="polite" data-testid="copy-status">{move || copied.get()}</p>
-            <fieldset class="methods">
-                <legend>"Hide for whoever opens the link"</legend>
-                {checkboxes}
-            </fieldset>
+            {link_controls(experiment)}
             <h3>"Your data"</h3>
-            <p class="hint" data-testid="learner-summary">
-                {move || learner.with(|l| format!(
-                    "{} rated continuation(s) and {} training run(s), kept in this browser.", l.ratings.len(), l.history.len()))}
-            </p>
-            <div class="buttons">
-                <button type="button" data-testid="export" on:click=move |_| on_export()>"Export as JSON"</button>
-                <label class="file" for="import">"Import JSON"</label>
-                <input type="file" id="import" data-testid="import" accept="application/json,.json"
-                    on:change=move |ev| {
-                        let input: web_sys::HtmlInputElement = event_target(&ev);
-                        if let Some(file) = input.files().and_then(|f| f.get(0)) {
-                            on_import(file);
-                        }
-                        input.set_value("");
-                    } />
-                <button type="button" data-testid="clear-data" on:click=move |_| on_clear()>"Clear my data"</button>
-            </div>
+            <p class="hint" data-testid="learner-summary">{summary}</p>
+            {data_buttons(on_export, on_import, on_clear)}
             <details>
                 <summary>"Your ratings"</summary>
-                <ul class="ratings">{ratings}</ul>
+                <ul class="ratings">{rating_list(learner, std::sync::Arc::new(on_unrate))}</ul>
             </details>
             <table class="metrics">
                 <caption class="hint">"Recent training runs"</caption>

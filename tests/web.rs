@@ -1,20 +1,26 @@
 //! In a real browser (wasm-bindgen-test, headless Chromium, in a dedicated worker like the
 //! app's): the backend chosen by the worker computes the Jaccard matrix exactly as the pure
-//! core does, on WebGPU and on the Flex CPU backend.
+//! core does, on WebGPU and on the Flex CPU backend; and the lesson's compute (DDPO steps and
+//! the mechanism probe's shared-prompt log-probs) gives Flex's numbers on that backend, on a
+//! tiny random llama (the full model takes minutes a step on SwiftShader).
 #![cfg(target_arch = "wasm32")]
 
 mod common;
+mod tiny;
 
 use burn::tensor::Device;
 use deviate::core::jaccard::jaccard_distances as core_jaccard;
 use deviate::engine::protocol::BackendInfo;
 use deviate::engine::similarity::jaccard_distances;
+use deviate::engine::train::{Method, StepOutcome, TrainConfig, Trainer, completion_logp_sums, shared_prompt_logp_sums};
+use deviate::model::llama::{Adapters, Llama, LoraConfig, Target};
+use burn::module::Module;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_dedicated_worker);
 
 #[wasm_bindgen_test]
-async fn worker_backend_and_cpu_compute_the_core_jaccard_matrix() {
+async fn the_worker_backend_computes_jaccard_and_the_lesson_as_flex_does() {
     let texts = common::tricky_texts();
     let want = core_jaccard(&texts);
 
@@ -29,4 +35,37 @@ async fn worker_backend_and_cpu_compute_the_core_jaccard_matrix() {
 
     let cpu = Device::flex();
     assert_eq!(jaccard_distances(&cpu, &texts).await.unwrap(), want, "on Flex in wasm");
+    lesson_compute_matches_flex(&device, &backend.label()).await;
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-4 * b.abs().max(1.0)
+}
+
+/// Two DDPO steps from the same adapters, then the probe's log-probs, on `device` and on Flex.
+async fn lesson_compute_matches_flex(device: &Device, label: &str) {
+    let cpu = Device::flex();
+    let base = Llama::random(&tiny::tiny(), 3, &cpu);
+    let lora = LoraConfig { rank: 2, alpha: 4.0, targets: vec![Target::Q, Target::V] };
+    let config = TrainConfig { lora, learning_rate: 1e-2, seed: 5, ..Default::default() };
+    let mut flex = Trainer::new(&base, Method::Ddpo, config.clone(), &cpu);
+    let mut other = Trainer::new(&base.clone().to_device(device), Method::Ddpo, config, device);
+    // The adapters' random start comes from each device's generator: copy Flex's over.
+    other.load_adapters(flex.save_adapters().unwrap()).unwrap();
+    for step in 1..=2 {
+        let (StepOutcome::Applied(a), StepOutcome::Applied(b)) =
+            (flex.step(&tiny::pairs()).await.unwrap(), other.step(&tiny::pairs()).await.unwrap())
+        else {
+            panic!("a step was rejected on {label}");
+        };
+        assert!(close(b.loss, a.loss) && close(b.rewards_margins, a.rewards_margins), "step {step} on {label}: {b:?} vs Flex {a:?}");
+    }
+    let prompt = vec![1, 5, 9, 14, 3];
+    let completions = vec![vec![3, 4, 7, 2], vec![2], vec![20, 21, 22, 23, 24, 25, 26, 2]];
+    let rows: Vec<(Vec<u32>, Vec<u32>)> = completions.iter().map(|c| (prompt.clone(), c.clone())).collect();
+    let want = completion_logp_sums(&flex.policy(), &rows, Adapters::On, &cpu).await.unwrap();
+    let got = shared_prompt_logp_sums(&other.policy(), &prompt, &completions, Adapters::On, device).await.unwrap();
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(close(f64::from(*g), f64::from(*w)), "probe log-prob {k} on {label}: {g} vs Flex {w}");
+    }
 }

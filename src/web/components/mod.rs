@@ -2,6 +2,7 @@
 
 mod badge;
 mod bars;
+mod checkbox;
 mod generate;
 mod heatmap;
 mod model;

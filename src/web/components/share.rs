@@ -5,6 +5,8 @@ use crate::engine::learner::{LearnerData, RunSummary};
 use crate::engine::link::{Experiment, MAX_LINK_CHARS, Section};
 use crate::web::state;
 
+use super::checkbox::member_checkbox;
+
 /// The learner's ratings, each with a remove button.
 fn rating_list(learner: Signal<LearnerData>, on_unrate: std::sync::Arc<dyn Fn(String, String) + Send + Sync>) -> impl IntoView {
     move || {
@@ -32,24 +34,7 @@ fn rating_list(learner: Signal<LearnerData>, on_unrate: std::sync::Arc<dyn Fn(St
 /// One checkbox per section: hidden for whoever opens the link (not on this page).
 fn hide_checkboxes(hide: RwSignal<Vec<Section>>) -> impl IntoView {
     let checkbox = move |section: Section| {
-        let id = format!("hide-{}", section.name());
-        let (for_id, test_id) = (id.clone(), id.clone());
-        view! {
-            <label class="check" for=for_id>
-                <input type="checkbox" id=id data-testid=test_id
-                    prop:checked=move || hide.with(|h| h.contains(&section))
-                    on:change=move |ev| {
-                        let on = event_target_checked(&ev);
-                        hide.update(|h| {
-                            h.retain(|s| *s != section);
-                            if on {
-                                h.push(section);
-                            }
-                        });
-                    } />
-                {section.name()}
-            </label>
-        }
+        member_checkbox(format!("hide-{}", section.name()), section.name().to_string(), hide, section, &Section::ALL)
     };
     Section::ALL.into_iter().map(checkbox).collect_view()
 }

@@ -4,6 +4,7 @@ use crate::engine::learner::weights_all_equal;
 use crate::engine::protocol::{EvalSetup, LESSON_STEPS, MAX_PAIRS_PER_STEP, MAX_RUN_STEPS, Method, PreferenceSet, ProbeSetup, TrainConfig, TrainSetup};
 use crate::page::training::{LaneView, LessonPhase, TrainView};
 
+use super::checkbox::member_checkbox;
 use super::probe::probe_view;
 
 /// What the panel asks the app to send.
@@ -208,25 +209,7 @@ impl Fields {
     fn method_checkboxes(self) -> impl IntoView {
         let chosen = self.chosen;
         let checkbox = move |method: Method| {
-            let id = format!("train-{}", method.name());
-            let (for_id, test_id) = (id.clone(), id.clone());
-            view! {
-                <label class="check" for=for_id>
-                    <input type="checkbox" id=id data-testid=test_id
-                        prop:checked=move || chosen.with(|c| c.contains(&method))
-                        on:change=move |ev| {
-                            let on = event_target_checked(&ev);
-                            chosen.update(|c| {
-                                c.retain(|m| *m != method);
-                                if on {
-                                    c.push(method);
-                                    c.sort_by_key(|m| Method::ALL.iter().position(|x| x == m));
-                                }
-                            });
-                        } />
-                    {method.name().to_uppercase()}
-                </label>
-            }
+            member_checkbox(format!("train-{}", method.name()), method.name().to_uppercase(), chosen, method, &Method::ALL)
         };
         view! {
             <fieldset class="methods">

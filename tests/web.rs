@@ -2,19 +2,29 @@
 //! app's): the backend chosen by the worker computes the Jaccard matrix exactly as the pure
 //! core does, on WebGPU and on the Flex CPU backend; and the lesson's compute (DDPO steps and
 //! the mechanism probe's shared-prompt log-probs) gives Flex's numbers on that backend, on a
-//! tiny random llama (the full model takes minutes a step on SwiftShader).
+//! tiny random llama (the full model takes minutes a step on SwiftShader); and the worker's
+//! generation task, driven through its runtime seam with the tiny llama as a GGUF in memory,
+//! posts its events in order.
 #![cfg(target_arch = "wasm32")]
 
 mod common;
 mod tiny;
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use burn::module::Module;
 use burn::tensor::Device;
 use deviate::core::jaccard::jaccard_distances as core_jaccard;
 use deviate::engine::protocol::BackendInfo;
 use deviate::engine::similarity::jaccard_distances;
 use deviate::engine::train::{Method, StepOutcome, TrainConfig, Trainer, completion_logp_sums, shared_prompt_logp_sums};
 use deviate::model::llama::{Adapters, Llama, LoraConfig, Target};
-use burn::module::Module;
+use deviate::engine::generate::GenerateParams;
+use deviate::engine::protocol::{Event, ModelName};
+use deviate::web::Generator;
+use deviate::web::runtime::Runtime;
+use futures::future::LocalBoxFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_dedicated_worker);
@@ -68,4 +78,51 @@ async fn lesson_compute_matches_flex(device: &Device, label: &str) {
     for (k, (g, w)) in got.iter().zip(&want).enumerate() {
         assert!(close(f64::from(*g), f64::from(*w)), "probe log-prob {k} on {label}: {g} vs Flex {w}");
     }
+}
+
+/// A runtime for the worker's tasks that keeps their events and serves one model file from memory.
+struct Recorder {
+    events: RefCell<Vec<Event>>,
+    file: Vec<u8>,
+}
+
+impl Runtime for Recorder {
+    fn post(&self, event: &Event) {
+        self.events.borrow_mut().push(event.clone());
+    }
+
+    fn now(&self) -> f64 {
+        js_sys::Date::now()
+    }
+
+    fn load_files<'a>(&'a self, _: ModelName, names: &'a [&'a str]) -> LocalBoxFuture<'a, Result<(Vec<Vec<u8>>, bool), String>> {
+        Box::pin(async move { Ok((names.iter().map(|_| self.file.clone()).collect(), true)) })
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_generation_task_posts_its_events_in_order_through_the_runtime() {
+    let (gguf, _) = tiny::gguf::tiny_gguf();
+    let recorder = Rc::new(Recorder { events: RefCell::default(), file: gguf });
+    let generator = Generator::new(Device::flex(), recorder.clone());
+    let params = GenerateParams { n: 2, max_tokens: 3, raw: true, ..Default::default() };
+    generator.start(7, "ab a".into(), params.clone());
+    generator.start(8, "ab a".into(), params); // refused: one generation at a time
+    for _ in 0..600 {
+        if recorder.events.borrow().iter().any(|e| matches!(e, Event::GenerationDone { .. })) {
+            break;
+        }
+        gloo_timers::future::TimeoutFuture::new(50).await;
+    }
+    let events = recorder.events.borrow();
+    let kinds: Vec<&str> = events.iter().map(|e| match e {
+        Event::Error { id: Some(8), .. } => "refused 8",
+        Event::ModelReady { model: ModelName::Lm, cached: true, .. } => "lm ready",
+        Event::GenerationStarted { id: 7, .. } => "started",
+        Event::Token { id: 7, .. } => "token",
+        Event::ContinuationDone { id: 7, .. } => "done",
+        Event::GenerationDone { id: 7, stopped: false, .. } => "finished",
+        _ => "unexpected",
+    }).filter(|k| *k != "token").collect();
+    assert_eq!(kinds, ["refused 8", "lm ready", "started", "done", "done", "finished"], "{events:?}");
 }

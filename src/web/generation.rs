@@ -13,7 +13,6 @@ use gloo_timers::future::TimeoutFuture;
 use crate::engine::generate::{GenerateEvent, GenerateParams, Generation, LanguageModel};
 use crate::engine::protocol::{Event, ModelName};
 
-use super::fetch::load_files;
 use super::runtime::{Rt, wasm_memory};
 
 /// The LM's file in the manifest.
@@ -118,7 +117,7 @@ impl Generator {
 async fn load(device: Device, rt: Rt) -> Result<Rc<LanguageModel>, String> {
     let started = rt.now();
     let result = async {
-        let (files, cached) = load_files(&*rt, ModelName::Lm, &[LM_FILE]).await?;
+        let (files, cached) = rt.load_files(ModelName::Lm, &[LM_FILE]).await?;
         let lm = LanguageModel::from_gguf_bytes(&files[0], &device).map_err(|e| format!("{LM_FILE}: {e}"))?;
         Ok::<_, String>((lm, cached))
     }

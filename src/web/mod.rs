@@ -9,7 +9,7 @@ mod bridge;
 mod components;
 mod fetch;
 mod generation;
-mod runtime;
+pub mod runtime;
 mod state;
 mod training;
 mod worker;
@@ -17,6 +17,7 @@ mod worker;
 use wasm_bindgen::prelude::*;
 
 pub use backend::init_device;
+pub use generation::Generator;
 
 /// Entry point of the page (called by index.html after the wasm is initialised).
 #[wasm_bindgen]

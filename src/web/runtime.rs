@@ -1,21 +1,29 @@
-//! What the worker's tasks need from where they run: a place to post events and a clock. The
-//! worker hands its tasks a [`WorkerScope`]; anything else that implements [`Runtime`] (a
-//! recorder in a test) can drive them instead. The tasks import this module, not the worker, so
-//! dependencies run one way: worker → tasks (generation, training) → runtime.
+//! What the worker's tasks need from where they run: a place to post events, a clock, and the
+//! model files. The worker hands its tasks a [`WorkerScope`]; anything else that implements
+//! [`Runtime`] (a recorder with files in memory, in tests/web.rs) can drive them instead. The
+//! tasks import this module, not the worker, so dependencies run one way: worker → tasks
+//! (generation, training) → runtime.
 
 use std::rc::Rc;
+
+use futures::future::LocalBoxFuture;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::DedicatedWorkerGlobalScope;
 
-use crate::engine::protocol::Event;
+use crate::engine::protocol::{Event, ModelName};
+
+use super::fetch;
 
 pub trait Runtime {
     /// Sends `event` to the page.
     fn post(&self, event: &Event);
     /// Milliseconds from a fixed origin.
     fn now(&self) -> f64;
+    /// The bytes of the model files `names` (in order), with progress events for `model`, and
+    /// whether all of them came from the cache.
+    fn load_files<'a>(&'a self, model: ModelName, names: &'a [&'a str]) -> LocalBoxFuture<'a, Result<(Vec<Vec<u8>>, bool), String>>;
 }
 
 /// A shared runtime, as the tasks hold it.
@@ -37,6 +45,11 @@ impl Runtime for WorkerScope {
             .ok()
             .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
             .map_or(0.0, |p| p.now())
+    }
+
+    /// From the Cache API or the network, checked against the manifest ([`fetch::load_files`]).
+    fn load_files<'a>(&'a self, model: ModelName, names: &'a [&'a str]) -> LocalBoxFuture<'a, Result<(Vec<Vec<u8>>, bool), String>> {
+        Box::pin(fetch::load_files(self, model, names))
     }
 }
 

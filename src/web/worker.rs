@@ -17,7 +17,7 @@ use crate::engine::protocol::{BackendInfo, Event, ModelName, Request, Similarity
 use crate::engine::similarity::distances;
 
 use super::backend::init_device;
-use super::fetch::{self, load_files};
+use super::fetch;
 use super::generation::Generator;
 use super::runtime::{Rt, Runtime, WorkerScope, wasm_memory};
 use super::training::Training;
@@ -161,7 +161,7 @@ async fn embed(embedder: &Embedder, id: u64, texts: Vec<String>) -> Event {
 async fn load_embedder(rt: Rt, device: Device, slot: Slot) {
     let started = rt.now();
     let result = async {
-        let (mut files, all_cached) = load_files(&*rt, ModelName::Embedder, &EMBEDDER_FILES).await?;
+        let (mut files, all_cached) = rt.load_files(ModelName::Embedder, &EMBEDDER_FILES).await?;
         let tokenizer = files.pop().expect("two files");
         let weights = files.pop().expect("two files");
         let embedder = Embedder::from_bytes(weights, &tokenizer, &device).map_err(|e| e.to_string())?;

@@ -81,3 +81,29 @@ test('CPU path: the lesson link runs DPO and DDPO with probes; slopes equal the 
     await browser.close();
   }
 });
+
+// DEVIATE_E2E_BENCH=1: the whole default lesson (6 steps of DPO and DDPO, probes at 0/2/4/6,
+// evaluation at 0 and 6) on the CPU path, timed from the click to the before/after view. A
+// figure to report (quiet machine), not a check CI runs.
+test('CPU path: the full lesson, timed', { skip: process.env.DEVIATE_E2E_BENCH !== '1', timeout: 3_600_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(server.url);
+    await page.waitForSelector('[data-testid=model-state][data-state=ready]', { timeout: 300_000 });
+    assert.match(await page.getByTestId('lesson-run').textContent(), /\(6 steps of DPO and DDPO\)/);
+    const started = Date.now();
+    await page.getByTestId('lesson-run').click();
+    await page.waitForSelector('[data-testid=before-after]', { timeout: 3_500_000 });
+    const seconds = (Date.now() - started) / 1000;
+    const lanes = await page.$$eval('[data-testid=lane]', (lanes) => lanes.map((l) => [l.dataset.method, l.querySelector('.hint').textContent,
+      l.querySelector('[data-testid=probe] caption').textContent]));
+    console.log(`# full lesson (6 steps, CPU path): ${seconds.toFixed(0)} s from the click to the before/after view; ${await page.getByTestId('train-status').textContent()}`);
+    console.log(`# ${JSON.stringify(lanes)}; ${await page.getByTestId('slope-diff').textContent()}`);
+    assert.match(await page.getByTestId('train-status').textContent(), /^Lesson done: 6 steps per lane/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});

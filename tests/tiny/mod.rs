@@ -1,7 +1,9 @@
-//! A tiny random llama and two preference pairs over its vocabulary, shared by the training and
-//! probe tests.
+//! A tiny random llama and two preference pairs over its vocabulary, shared by the training,
+//! probe and browser tests; `gguf` writes the same llama as a GGUF file.
 
 #![allow(dead_code)] // each test binary that includes this module uses part of it
+
+pub mod gguf;
 
 use deviate::engine::train::PairTokens;
 use deviate::model::llama::LlamaConfig;

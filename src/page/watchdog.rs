@@ -1,8 +1,10 @@
 //! When the page gives up on its worker and starts another. The worker answers a ping as soon
 //! as its event loop is free; on the CPU path a model step blocks that loop for up to a minute
-//! (a lane-step took 40–62 s in this project's browser measurements), so how long a silence
-//! is allowed depends on whether the page has asked for work. Restarts are limited, so a
-//! worker that fails at every start (e.g. out of memory while loading) is not restarted forever.
+//! (a lane-step took 40–62 s in this project's browser measurements), so how long a ping may
+//! go unanswered depends on whether the page has asked for work. Only an unanswered ping counts:
+//! a background tab's timers may fire once a minute, and the gap between pings is no silence.
+//! Restarts are limited, so a worker that fails at every start (e.g. out of memory while
+//! loading) is not restarted forever.
 
 /// What happened to a lost worker.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,21 +47,33 @@ pub const RESTART_WINDOW_MS: f64 = 300_000.0;
 /// The page's view of its worker's health (times in ms from any fixed origin).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Watchdog {
-    last_heard: f64,
+    /// When the oldest unanswered ping was sent.
+    pinged: Option<f64>,
     ready: bool,
     busy: bool,
     restarts: Vec<f64>,
 }
 
+impl Default for Watchdog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Watchdog {
-    /// A worker started at `now`, not ready yet.
-    pub fn new(now: f64) -> Self {
-        Self { last_heard: now, ready: false, busy: false, restarts: Vec::new() }
+    /// A worker just started, not ready yet.
+    pub fn new() -> Self {
+        Self { pinged: None, ready: false, busy: false, restarts: Vec::new() }
+    }
+
+    /// A ping went out at `now` (the oldest unanswered one counts).
+    pub fn pinged(&mut self, now: f64) {
+        self.pinged.get_or_insert(now);
     }
 
     /// The worker posted something (any event proves it alive); `ready` once it said so.
-    pub fn heard(&mut self, now: f64, ready: bool) {
-        self.last_heard = now;
+    pub fn heard(&mut self, ready: bool) {
+        self.pinged = None;
         self.ready |= ready;
     }
 
@@ -78,9 +92,9 @@ impl Watchdog {
         if self.busy || !self.ready { BUSY_SILENCE_MS } else { IDLE_SILENCE_MS }
     }
 
-    /// Why the worker counts as lost at `now`, if it does.
+    /// Why the worker counts as lost at `now`, if it does: a ping unanswered for too long.
     pub fn lost(&self, now: f64) -> Option<String> {
-        let silent = now - self.last_heard;
+        let silent = now - self.pinged?;
         (silent > self.allowed_silence()).then(|| format!("it did not answer for {:.0} s", silent / 1000.0))
     }
 
@@ -92,7 +106,7 @@ impl Watchdog {
             return false;
         }
         self.restarts.push(now);
-        self.last_heard = now;
+        self.pinged = None;
         self.ready = false;
         true
     }
@@ -103,23 +117,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_idle_ready_worker_is_lost_after_the_short_silence_only() {
-        let mut w = Watchdog::new(0.0);
-        w.heard(1_000.0, true);
+    fn an_idle_ready_worker_is_lost_when_a_ping_goes_unanswered_too_long() {
+        let mut w = Watchdog::new();
+        w.heard(true);
+        assert_eq!(w.lost(1e9), None, "no ping out: no silence, however long between pings");
+        w.pinged(1_000.0);
+        w.pinged(6_000.0);
         assert_eq!(w.lost(1_000.0 + IDLE_SILENCE_MS), None);
-        assert_eq!(w.lost(1_000.0 + IDLE_SILENCE_MS + 1.0).as_deref(), Some("it did not answer for 20 s"));
-        w.heard(30_000.0, false);
-        assert_eq!(w.lost(31_000.0), None, "any event counts, and readiness stays");
+        assert_eq!(w.lost(1_000.0 + IDLE_SILENCE_MS + 1.0).as_deref(), Some("it did not answer for 20 s"), "from the oldest ping");
+        w.heard(false);
+        assert_eq!(w.lost(1e9), None, "any event answers, and readiness stays");
         assert_eq!(w.allowed_silence(), IDLE_SILENCE_MS);
     }
 
     #[test]
     fn a_starting_or_busy_worker_gets_the_long_silence() {
-        let mut w = Watchdog::new(0.0);
+        let mut w = Watchdog::new();
+        w.pinged(0.0);
         assert_eq!(w.lost(IDLE_SILENCE_MS * 2.0), None, "not ready yet: loading the wasm and the device");
         assert!(w.lost(BUSY_SILENCE_MS + 1.0).is_some());
-        w.heard(0.0, true);
+        w.heard(true);
         w.set_busy(true);
+        w.pinged(0.0);
         assert_eq!(w.lost(BUSY_SILENCE_MS), None, "a CPU training step blocks the worker");
         assert!(w.lost(BUSY_SILENCE_MS + 1.0).is_some());
         w.set_busy(false);
@@ -128,12 +147,13 @@ mod tests {
 
     #[test]
     fn restarts_are_limited_within_the_window() {
-        let mut w = Watchdog::new(0.0);
-        w.heard(0.0, true);
+        let mut w = Watchdog::new();
+        w.heard(true);
+        w.pinged(0.0);
         for k in 0..MAX_RESTARTS {
             assert!(w.restart(1_000.0 * k as f64));
         }
-        assert_eq!(w.allowed_silence(), BUSY_SILENCE_MS, "a restarted worker is starting again");
+        assert_eq!((w.allowed_silence(), w.lost(1e9)), (BUSY_SILENCE_MS, None), "a restarted worker starts afresh");
         assert!(!w.restart(5_000.0), "a worker that keeps failing is not restarted forever");
         assert!(w.restart(RESTART_WINDOW_MS + 1.0), "the window moves on");
     }

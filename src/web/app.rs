@@ -52,24 +52,33 @@ pub fn App() -> impl IntoView {
             <p class="tagline">
                 "How far does each response stray from the others? Deviation-weighted preference optimisation, in your browser."
             </p>
-            <BackendBadge backend=Signal::derive(move || page.with(|p| p.backend.clone())) />
+            <BackendBadge backend=part(page, |p| p.backend.clone()) />
         </header>
         {notice("link-error", notes.link_error.into(), move || notes.link_error.set(None))}
-        {notice("worker-notice", Signal::derive(move || page.with(|p| p.worker_notice.clone())), move || page.update(|p| p.worker_notice = None))}
+        {notice("worker-notice", part(page, |p| p.worker_notice.clone()), move || page.update(|p| p.worker_notice = None))}
         {notice("storage-error", notes.storage_error.into(), move || notes.storage_error.set(None))}
         <main class="panels">
             {shown(Section::Generate).then(|| generate_panel(page, edits, notes, bridge.clone()))}
             {shown(Section::Responses).then(|| view! { <ResponsesInput text=edits.text /> })}
             {shown(Section::Deviation).then(|| view! {
-                <DeviationBars shown=Signal::derive(move || page.with(|p| p.shown.clone())) kind=edits.kind effective=effective />
+                <DeviationBars shown=part(page, |p| p.shown.clone()) kind=edits.kind effective=effective />
             })}
-            {shown(Section::Heatmap).then(|| view! { <Heatmap shown=Signal::derive(move || page.with(|p| p.shown.clone())) /> })}
+            {shown(Section::Heatmap).then(|| view! { <Heatmap shown=part(page, |p| p.shown.clone()) /> })}
             {shown(Section::Model).then(|| model_panel(page, bridge.clone()))}
             {shown(Section::Training).then(|| training_panel(page, edits, notes, bridge.clone(), initial.lesson, initial.train.data.clone()))}
             {shown(Section::Share).then(|| share_panel(experiment, notes, saver))}
         </main>
-        <p class="status" role="status" aria-live="polite" data-testid="status">{move || page.with(|p| p.status.clone())}</p>
+        <p class="status" role="status" aria-live="polite" data-testid="status">{part(page, |p| p.status.clone())}</p>
     }
+}
+
+/// One part of the page state as a signal that changes only when that part does (a memo), so
+/// an event that changes the status line does not redraw, say, a 200 × 200 heatmap.
+fn part<T>(page: RwSignal<PageState>, get: fn(&PageState) -> T) -> Signal<T>
+where
+    T: Clone + PartialEq + Send + Sync + 'static,
+{
+    Memo::new(move |_| page.with(get)).into()
 }
 
 /// A message that stays until dismissed (`role="alert"`, so screen readers announce it).
@@ -87,8 +96,8 @@ fn notice(testid: &'static str, read: Signal<Option<String>>, dismiss: impl Fn()
 fn generate_panel(page: RwSignal<PageState>, edits: Edits, notes: Notes, bridge: Option<Bridge>) -> impl IntoView {
     let learner = notes.learner;
     view! {
-        <GeneratePanel lm=Signal::derive(move || page.with(|p| p.lm.clone()))
-            generated=Signal::derive(move || page.with(|p| p.generated.clone()))
+        <GeneratePanel lm=part(page, |p| p.lm.clone())
+            generated=part(page, |p| p.generated.clone())
             prompt=edits.prompt params=edits.gen_params
             ratings=Signal::derive(move || learner.with(|l| l.ratings.clone())) on_rate=actions::rate(notes)
             on_generate=actions::generate(page, bridge.clone()) on_stop=actions::stop(page, bridge) />
@@ -97,8 +106,8 @@ fn generate_panel(page: RwSignal<PageState>, edits: Edits, notes: Notes, bridge:
 
 fn model_panel(page: RwSignal<PageState>, bridge: Option<Bridge>) -> impl IntoView {
     view! {
-        <ModelPanel model=Signal::derive(move || page.with(|p| p.embedder.clone()))
-            note=Signal::derive(move || page.with(|p| p.cache_note.clone())) on_clear=actions::clear_cache(bridge) />
+        <ModelPanel model=part(page, |p| p.embedder.clone())
+            note=part(page, |p| p.cache_note.clone()) on_clear=actions::clear_cache(bridge) />
     }
 }
 
@@ -114,7 +123,7 @@ fn training_panel(
     let learner = notes.learner;
     let custom = Memo::new(move |_| learner.with(|l| ratings_to_set(&l.ratings)).or_else(|| link_data.clone()));
     view! {
-        <TrainingPanel view_state=Signal::derive(move || page.with(|p| p.training.clone())) setup=edits.setup
+        <TrainingPanel view_state=part(page, |p| p.training.clone()) setup=edits.setup
             run_steps=edits.run_steps custom=custom.into() lesson=opened_for_lesson on_action=actions::train(page, edits, bridge) />
     }
 }

@@ -32,6 +32,8 @@ struct State {
     /// Once set, every later worker runs on the CPU, with this reason on the badge.
     cpu_reason: Option<String>,
     watchdog: Watchdog,
+    /// The page waits on work it asked for (a generation, training, a model load).
+    page_busy: bool,
     given_up: bool,
     in_flight: Option<(u64, Request)>,
     pending: Option<(u64, Request)>,
@@ -70,7 +72,8 @@ impl Bridge {
             generation: 0,
             on_webgpu: false,
             cpu_reason: None,
-            watchdog: Watchdog::new(now()),
+            watchdog: Watchdog::new(),
+            page_busy: false,
             given_up: false,
             in_flight: None,
             pending: None,
@@ -117,7 +120,7 @@ impl Bridge {
         };
         {
             let mut state = self.0.borrow_mut();
-            state.watchdog.heard(now(), matches!(event, Event::Ready { .. }));
+            state.watchdog.heard(matches!(event, Event::Ready { .. }));
             match &event {
                 Event::Ready { backend } => state.on_webgpu = matches!(backend, BackendInfo::Webgpu { .. }),
                 Event::Analysis { id, .. } | Event::Error { id: Some(id), .. }
@@ -141,19 +144,21 @@ impl Bridge {
     /// Pings the worker, or replaces it when it has been silent too long.
     fn tick(&self) {
         let verdict = {
-            let state = self.0.borrow();
+            let mut state = self.0.borrow_mut();
             if state.given_up {
                 return;
             }
+            // An analysis in flight may take a while too (MiniLM over 200 responses on the CPU).
+            let busy = state.page_busy || state.in_flight.is_some();
+            state.watchdog.set_busy(busy);
             state.watchdog.lost(now()).ok_or_else(|| state.worker.clone())
         };
         match verdict {
             Ok(reason) => self.lost(reason),
-            Err(worker) => {
-                if let Err(error) = post_to(&worker, &Request::Ping) {
-                    self.lost(format!("a ping could not be posted: {error}"));
-                }
-            }
+            Err(worker) => match post_to(&worker, &Request::Ping) {
+                Ok(()) => self.0.borrow_mut().watchdog.pinged(now()),
+                Err(error) => self.lost(format!("a ping could not be posted: {error}")),
+            },
         }
     }
 
@@ -233,7 +238,7 @@ impl Bridge {
 
     /// Whether the page waits on work it asked for (the watchdog allows a longer silence).
     pub fn set_busy(&self, busy: bool) {
-        self.0.borrow_mut().watchdog.set_busy(busy);
+        self.0.borrow_mut().page_busy = busy;
     }
 
     /// Queues `make(id)` as the newest request that answers with this id (an analysis),

@@ -54,8 +54,12 @@ unsafe impl GlobalAlloc for Largest {
 #[global_allocator]
 static ALLOCATOR: Largest = Largest;
 
-/// The allocation counter is global: the loaders' tests take turns.
+/// The allocation counter is global: the tests of this file take turns, set-up included.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn take_turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The most one allocation may take for a file of `len` bytes: dequantising Q4_1 turns 20 bytes
 /// into 32 f32s (6.4×), so 8× the file, plus 1 MiB for the loaders' own tables.
@@ -65,7 +69,6 @@ fn allocation_limit(len: usize) -> usize {
 
 /// Runs `load` on `cases` seeded mutations of `valid` (made by `case(seed)`) and checks the contract.
 fn fuzz(name: &str, valid: &[u8], cases: u64, case: impl Fn(u64) -> Vec<u8>, mut load: impl FnMut(&[u8]) -> bool) {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     assert!(load(valid), "{name}: the unmutated file must load");
     let mut loaded = 0;
     for seed in 0..cases {
@@ -146,6 +149,7 @@ fn write_le(bytes: &mut [u8], f: Field, value: u64) {
 
 #[test]
 fn mutated_gguf_language_models_are_refused_or_loaded_never_a_panic() {
+    let _turn = take_turn();
     let (valid, fields) = tiny_gguf();
     let device = Device::flex();
     let lm = LanguageModel::from_gguf_bytes(&valid, &device).expect("the tiny GGUF loads");
@@ -156,6 +160,7 @@ fn mutated_gguf_language_models_are_refused_or_loaded_never_a_panic() {
 
 #[test]
 fn an_odd_head_dimension_is_refused_by_name() {
+    let _turn = take_turn();
     let (mut valid, _) = tiny_gguf();
     // embedding_length 16 → 20 with 4 heads: head dimension 5, which rotary pairs cannot split.
     let key = b"llama.embedding_length";
@@ -236,6 +241,7 @@ fn tiny_bert_safetensors(config: &BertConfig, device: &Device) -> Vec<u8> {
 
 #[test]
 fn mutated_minilm_safetensors_are_refused_or_loaded_never_a_panic() {
+    let _turn = take_turn();
     let (config, device) = (tiny_bert_config(), Device::flex());
     let valid = tiny_bert_safetensors(&config, &device);
     let fields = safetensors_fields(&valid);
@@ -245,6 +251,7 @@ fn mutated_minilm_safetensors_are_refused_or_loaded_never_a_panic() {
 
 #[test]
 fn mutated_lora_adapters_are_refused_or_loaded_never_a_panic() {
+    let _turn = take_turn();
     let device = Device::flex();
     let base = Llama::random(&tiny::tiny(), 3, &device);
     let lora = LoraConfig { rank: 2, alpha: 4.0, targets: vec![Target::Q, Target::V] };

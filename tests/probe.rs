@@ -91,4 +91,8 @@ fn a_shared_prompt_gives_the_same_log_probs_as_full_sequences() {
     }
     let only_ends = pollster::block_on(shared_prompt_logp_sums(&policy, &prompt, &[vec![2], vec![2]], Adapters::On, &device)).unwrap();
     assert_eq!(only_ends[0], only_ends[1]);
+    let empty = pollster::block_on(shared_prompt_logp_sums(&policy, &prompt, &[vec![2], vec![]], Adapters::On, &device));
+    assert!(matches!(empty, Err(deviate::engine::train::TrainError::EmptyCompletion(1))), "{empty:?}");
+    let no_prompt = pollster::block_on(shared_prompt_logp_sums(&policy, &[], &[vec![2]], Adapters::On, &device));
+    assert!(matches!(no_prompt, Err(deviate::engine::train::TrainError::EmptyPrompt)), "{no_prompt:?}");
 }

@@ -127,8 +127,11 @@ pub enum StepOutcome {
 pub enum TrainError {
     #[error("a step needs at least one pair")]
     NoPairs,
+    /// The pair's key (or, for log-probs after one prompt, the completion's index).
     #[error("pair {0} has an empty completion")]
     EmptyCompletion(u64),
+    #[error("the prompt is empty")]
+    EmptyPrompt,
     #[error("reading values back from the device failed: {0}")]
     Readback(String),
     #[error("LoRA adapters: {0}")]
@@ -206,6 +209,12 @@ pub async fn shared_prompt_logp_sums(
     let n = completions.len();
     if n == 0 {
         return Ok(Vec::new());
+    }
+    if prompt.is_empty() {
+        return Err(TrainError::EmptyPrompt);
+    }
+    if let Some(empty) = completions.iter().position(Vec::is_empty) {
+        return Err(TrainError::EmptyCompletion(empty as u64));
     }
     let ids = |values: Vec<i64>, rows: usize| {
         let cols = values.len() / rows;

@@ -23,7 +23,7 @@ use deviate::model::llama::{Adapters, Llama, LoraConfig, Target};
 use deviate::engine::generate::GenerateParams;
 use deviate::engine::protocol::{Event, ModelName};
 use deviate::web::Generator;
-use deviate::web::runtime::Runtime;
+use deviate::web::runtime::{Files, Runtime};
 use futures::future::LocalBoxFuture;
 use wasm_bindgen_test::*;
 
@@ -95,7 +95,7 @@ impl Runtime for Recorder {
         js_sys::Date::now()
     }
 
-    fn load_files<'a>(&'a self, _: ModelName, names: &'a [&'a str]) -> LocalBoxFuture<'a, Result<(Vec<Vec<u8>>, bool), String>> {
+    fn load_files<'a>(&'a self, _: ModelName, names: &'a [&'a str]) -> LocalBoxFuture<'a, Files> {
         Box::pin(async move { Ok((names.iter().map(|_| self.file.clone()).collect(), true)) })
     }
 }

@@ -50,12 +50,12 @@ impl LlamaConfig {
             rope_theta: gguf.get_f64("llama.rope.freq_base")?,
             context: n("context_length")?,
         };
-        let heads_fit = config.heads > 0 && config.kv_heads > 0 && config.hidden % config.heads == 0;
-        if !heads_fit || config.heads % config.kv_heads != 0 {
+        let heads_fit = config.heads > 0 && config.kv_heads > 0 && config.hidden.is_multiple_of(config.heads);
+        if !heads_fit || !config.heads.is_multiple_of(config.kv_heads) {
             return Err(GgufError::Malformed("llama.attention.head_count".into(), format!("{config:?}")));
         }
         // Rotary embeddings turn adjacent pairs of each head's dimensions.
-        if config.head_dim() % 2 != 0 {
+        if !config.head_dim().is_multiple_of(2) {
             let why = format!("head dimension {} (embedding_length / head_count) is odd", config.head_dim());
             return Err(GgufError::Malformed("llama.attention.head_count".into(), why));
         }

@@ -16,6 +16,9 @@ use crate::engine::protocol::{Event, ModelName};
 
 use super::fetch;
 
+/// Model files' bytes in order, and whether all came from the cache; or why not.
+pub type Files = Result<(Vec<Vec<u8>>, bool), String>;
+
 pub trait Runtime {
     /// Sends `event` to the page.
     fn post(&self, event: &Event);
@@ -23,7 +26,7 @@ pub trait Runtime {
     fn now(&self) -> f64;
     /// The bytes of the model files `names` (in order), with progress events for `model`, and
     /// whether all of them came from the cache.
-    fn load_files<'a>(&'a self, model: ModelName, names: &'a [&'a str]) -> LocalBoxFuture<'a, Result<(Vec<Vec<u8>>, bool), String>>;
+    fn load_files<'a>(&'a self, model: ModelName, names: &'a [&'a str]) -> LocalBoxFuture<'a, Files>;
 }
 
 /// A shared runtime, as the tasks hold it.
@@ -48,7 +51,7 @@ impl Runtime for WorkerScope {
     }
 
     /// From the Cache API or the network, checked against the manifest ([`fetch::load_files`]).
-    fn load_files<'a>(&'a self, model: ModelName, names: &'a [&'a str]) -> LocalBoxFuture<'a, Result<(Vec<Vec<u8>>, bool), String>> {
+    fn load_files<'a>(&'a self, model: ModelName, names: &'a [&'a str]) -> LocalBoxFuture<'a, Files> {
         Box::pin(fetch::load_files(self, model, names))
     }
 }

@@ -37,6 +37,42 @@ export function launch({ webgpu }) {
   return chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args });
 }
 
+/**
+ * Opens a blank same-origin page (no app, no service worker) for a test that drives
+ * www/worker.js itself, so only the test's worker runs in the browser. The page gets
+ * `workerSession(onEvent, idleMs)`: a worker whose every event goes to `onEvent(event, worker)`,
+ * which returns a value to resolve with (undefined to go on). It rejects on an error event, a
+ * crash, an error or model error, or `idleMs` without any event, naming the last event seen, so
+ * a stuck worker fails with a reason instead of at the test's timeout.
+ */
+export async function workerHost(browser, server) {
+  const page = await browser.newPage();
+  await page.goto(new URL('tests/e2e/worker-host.html', server.url).href);
+  await page.evaluate(() => {
+    window.workerSession = (onEvent, idleMs) => new Promise((resolve, reject) => {
+      const worker = new Worker(new URL('../../www/worker.js', location.href), { type: 'module' });
+      let last = 'none';
+      let timer;
+      const end = (settle, value) => { clearTimeout(timer); worker.terminate(); settle(value); };
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => end(reject, new Error(`no event from the worker for ${idleMs} ms; the last was ${last}`)), idleMs);
+      };
+      worker.onerror = (e) => end(reject, new Error(`worker error: ${e.message}`));
+      worker.onmessage = (e) => {
+        const event = JSON.parse(e.data);
+        last = event.model ? `${event.type} (${event.model})` : event.type;
+        arm();
+        if (['crashed', 'error', 'model_error'].includes(event.type)) return end(reject, new Error(`${event.type}: ${event.message}`));
+        const value = onEvent(event, worker);
+        if (value !== undefined) end(resolve, value);
+      };
+      arm();
+    });
+  });
+  return page;
+}
+
 /** The CLI's answer for one prompt's responses. */
 export function cliDeviation(responses, similarity = 'jaccard') {
   const input = JSON.stringify({ prompt: 'e2e', responses }) + '\n';

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { startServer, launch, ROOT } from './harness.mjs';
+import { startServer, launch, workerHost, ROOT } from './harness.mjs';
 
 const REFERENCE = JSON.parse(readFileSync(path.join(ROOT, 'tests/reference/minilm_reference.json'), 'utf8'));
 
@@ -34,28 +34,24 @@ for (const webgpu of [true, false]) {
   test(`MiniLM in the worker matches the numpy reference on ${name}`, { timeout: 600_000 }, async () => {
     const browser = await launch({ webgpu });
     try {
-      const page = await browser.newPage();
-      await page.goto(server.url);
-      const result = await page.evaluate(([texts, bench]) => new Promise((resolve, reject) => {
-        const worker = new Worker('./www/worker.js', { type: 'module' });
+      const page = await workerHost(browser, server);
+      const result = await page.evaluate(([texts, bench]) => {
         let backend;
         let reference;
         const timings = [];
         let sentAt = 0;
-        worker.onerror = (e) => reject(new Error(e.message));
-        worker.onmessage = (e) => {
-          const event = JSON.parse(e.data);
+        return workerSession((event, worker) => {
           if (event.type === 'ready') backend = event.backend.kind;
           if (event.type === 'model_ready') worker.postMessage(JSON.stringify({ type: 'embed', id: 1, texts }));
-          if (event.type === 'model_error' || event.type === 'error') reject(new Error(event.message));
-          if (event.type !== 'embeddings') return;
+          if (event.type !== 'embeddings') return undefined;
           // Then time two passes over the benchmark sentences as one batch (the second is warm).
           if (event.id === 1) reference = event; else timings.push(performance.now() - sentAt);
-          if (bench.length === 0 || timings.length === 2) { resolve({ ...reference, backend, timings }); return; }
+          if (bench.length === 0 || timings.length === 2) return { ...reference, backend, timings };
           sentAt = performance.now();
           worker.postMessage(JSON.stringify({ type: 'embed', id: 2 + timings.length, texts: bench }));
-        };
-      }), [REFERENCE.sentences, BENCHMARK ? BENCH : []]);
+          return undefined;
+        }, 300_000);
+      }, [REFERENCE.sentences, BENCHMARK ? BENCH : []]);
       if (BENCHMARK) {
         const warm = result.timings[1];
         console.log(`# ${name}: batch of ${BENCH.length} ~60-token sentences: first ${result.timings[0].toFixed(0)} ms, `

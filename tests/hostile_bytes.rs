@@ -213,7 +213,7 @@ fn inflate_json_numbers(valid: &[u8], fields: &[Field], seed: u64) -> Vec<u8> {
 
 /// Half the cases are byte-level mutations, half rewrite one header number as hostile digits.
 fn safetensors_case(valid: &[u8], fields: &[Field], seed: u64) -> Vec<u8> {
-    if seed % 2 == 0 { mutate(valid, &fields[..1], seed) } else { inflate_json_numbers(valid, fields, seed) }
+    if seed.is_multiple_of(2) { mutate(valid, &fields[..1], seed) } else { inflate_json_numbers(valid, fields, seed) }
 }
 
 fn tiny_bert_config() -> BertConfig {

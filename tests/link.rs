@@ -17,8 +17,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 const CASES: usize = 1_000_000;
 
 fn corpus() -> Vec<String> {
-    let mut changed = Experiment::default();
-    changed.prompt = "<img src=x onerror=\"window.pwned=1\"> a story".into();
+    let mut changed = Experiment { prompt: "<img src=x onerror=\"window.pwned=1\"> a story".into(), ..Experiment::default() };
     changed.generate.sampling.seed = 7;
     changed.train.methods = vec![Method::Ddpo, Method::Dorpo, Method::Divpo];
     changed.hide = vec![Section::Model, Section::Heatmap];
@@ -147,9 +146,7 @@ proptest! {
         run_steps in 1usize..=200,
         hide in prop::collection::vec(prop::sample::select(Section::ALL.to_vec()), 0..4),
     ) {
-        let mut e = Experiment::default();
-        e.prompt = prompt;
-        e.responses = responses.join("\n");
+        let mut e = Experiment { prompt, responses: responses.join("\n"), ..Experiment::default() };
         e.generate.sampling.seed = seed;
         e.generate.sampling.temperature = temperature;
         e.generate.n = n;

@@ -151,8 +151,8 @@ mod tests {
     fn temperature_zero_is_argmax_after_the_penalty() {
         let params = SamplingParams { temperature: 0.0, repetition_penalty: 3.0, ..Default::default() };
         let mut rng = rng_for(0, 0);
-        assert_eq!(sample(&mut vec![1.0, 3.0, 2.0], &[], &params, &mut rng), 1);
-        assert_eq!(sample(&mut vec![1.0, 3.0, 2.0], &[1], &params, &mut rng), 2);
+        assert_eq!(sample(&mut [1.0, 3.0, 2.0], &[], &params, &mut rng), 1);
+        assert_eq!(sample(&mut [1.0, 3.0, 2.0], &[1], &params, &mut rng), 2);
     }
 
     #[test]
@@ -161,8 +161,8 @@ mod tests {
         let k1 = SamplingParams { top_k: 1, temperature: 5.0, repetition_penalty: 1.0, ..Default::default() };
         let p = SamplingParams { top_k: 0, top_p: 1e-6, temperature: 5.0, repetition_penalty: 1.0, ..Default::default() };
         for _ in 0..100 {
-            assert_eq!(sample(&mut vec![0.5, 0.1, 0.7, 0.2], &[], &k1, &mut rng), 2);
-            assert_eq!(sample(&mut vec![0.5, 0.1, 0.7, 0.2], &[], &p, &mut rng), 2);
+            assert_eq!(sample(&mut [0.5, 0.1, 0.7, 0.2], &[], &k1, &mut rng), 2);
+            assert_eq!(sample(&mut [0.5, 0.1, 0.7, 0.2], &[], &p, &mut rng), 2);
         }
     }
 
@@ -195,7 +195,7 @@ mod tests {
         };
         assert_eq!(bad(|p| p.temperature = -1.0), Err(SamplingError::Temperature(-1.0)));
         assert_eq!(bad(|p| p.top_p = 0.0), Err(SamplingError::TopP(0.0)));
-        assert_eq!(bad(|p| p.repetition_penalty = f32::NAN).is_err(), true);
+        assert!(bad(|p| p.repetition_penalty = f32::NAN).is_err());
         assert_eq!(SamplingParams::default().validate(), Ok(()));
     }
 }

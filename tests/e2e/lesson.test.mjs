@@ -2,7 +2,10 @@
 // 2 steps opens the Training panel, "Run the lesson" sets up DPO and DDPO, runs both lanes with
 // the mechanism probe, and ends on the before/after view. Each lane's probe slope at steps 0 and
 // 2 equals `deviate experiment`'s for the same seed and settings to the shown digits, and the
-// DDPO − DPO slope line is shown. Prints the lesson's wall time.
+// DDPO − DPO slope line is shown. The lanes' training view is checked on the way: loss and
+// reward margin per step (at step 1 the policy is the reference, so the margin is 0; after an
+// update it is not; DPO's losses are the CLI's), the formula with its numbers, and the held-out
+// scores at step 0 (the base model, as natively) and step 2. Prints the lesson's wall time.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -73,6 +76,7 @@ test('CPU path: the lesson link runs DPO and DDPO with probes; slopes equal the 
     assert.ok(match, diff);
     assert.ok(Math.abs(Number(match[1]) - cliDiff) <= 1.1e-2, `${diff} vs CLI ${cliDiff}`);
     console.log(`# ${diff}; CLI ${cliDiff.toFixed(4)}`);
+    checkTrainingView(await trainingView(page), native.reports[0]);
     const columns = await page.$$eval('[data-testid=before-after] .before-after > div', (cols) => cols.map((c) => [c.querySelector('h4').textContent, c.querySelectorAll('li').length]));
     assert.deepEqual(columns, [['base model', 3], ['DPO after step 2', 3], ['DDPO after step 2', 3]]);
     await page.screenshot({ path: path.join(OUT, 'lesson-cpu.png'), fullPage: true });
@@ -81,6 +85,51 @@ test('CPU path: the lesson link runs DPO and DDPO with probes; slopes equal the 
     await browser.close();
   }
 });
+
+/** Each lane's losses, margins, formula and held-out scores as the page shows them, oldest first. */
+function trainingView(page) {
+  return page.$$eval('[data-testid=lane]', (lanes) => lanes.map((l) => ({
+    method: l.dataset.method,
+    loss: [...l.querySelectorAll('[data-testid=train-loss]')].map((c) => Number(c.textContent)).reverse(),
+    margin: [...l.querySelectorAll('[data-testid=train-margin]')].map((c) => Number(c.textContent)).reverse(),
+    formula: l.querySelector('[data-testid=formula]').textContent,
+    evals: [...l.querySelectorAll('[data-testid=eval-row]')].map((r) => [...r.cells].map((c) => Number(c.textContent))).reverse(),
+  })));
+}
+
+/** The lanes' view against itself and the native report of the same experiment. */
+function checkTrainingView(lanes, native) {
+  for (const lane of lanes) {
+    console.log(`# ${lane.method}: losses ${lane.loss}, margins ${lane.margin}; evaluations [step, semantic, Jaccard, ref. log-lik, relevance]: ${JSON.stringify(lane.evals)}`);
+    assert.equal(lane.loss.length, 2);
+    assert.ok(lane.loss.every(Number.isFinite) && lane.margin.every(Number.isFinite));
+    assert.ok(Math.abs(lane.margin[0]) < 1e-4, 'at the first step the policy is the reference');
+    assert.ok(Math.abs(lane.margin[1]) > 1e-4, `the margin did not move after an update: ${lane.margin}`);
+    assert.ok(Math.abs(lane.loss[1] - lane.loss[0]) > 1e-4, `the loss did not change: ${lane.loss}`);
+    assert.match(lane.formula, /log σ\(/);
+    assert.deepEqual(lane.evals.map((e) => e[0]), [0, 2]);
+    for (const [, semantic, jaccard, loglik, relevance] of lane.evals) {
+      assert.ok(semantic > 0 && semantic < 1 && jaccard > 0 && jaccard <= 1, `diversity out of range: ${lane.evals}`);
+      assert.ok(loglik < 0 && relevance > -1 && relevance < 1, `quality out of range: ${lane.evals}`);
+    }
+  }
+  // Step 0 is the base model in both lanes and scores as natively. After training, the page's
+  // DPO losses equal the native ones; its sampled continuations may not, since Adam's first
+  // update is about ±lr for every entry, so gradients that differ in the last bits near 0 can
+  // move a LoRA entry by 2·lr and flip a sampled token.
+  const [dpo, ddpo] = lanes;
+  assert.deepEqual(dpo.evals[0], ddpo.evals[0]);
+  ['step', 'semantic_diversity', 'jaccard_diversity', 'reference_loglik', 'relevance'].forEach((f, j) => {
+    const digits = [0, 3, 3, 2, 3][j];
+    assert.ok(Math.abs(dpo.evals[0][j] - native.evals[0][f]) <= 0.6 * 10 ** -digits,
+      `${f} of the base model: page ${dpo.evals[0][j]}, native ${native.evals[0][f]}`);
+  });
+  native.steps.filter((s) => s.method === 'dpo').forEach((s, k) => {
+    assert.ok(Math.abs(dpo.loss[k] - s.loss) < 1e-3, `DPO loss at step ${k + 1}: page ${dpo.loss[k]}, native ${s.loss}`);
+  });
+  // DPO's first loss is log 2 exactly (policy = reference).
+  assert.ok(Math.abs(dpo.loss[0] - Math.LN2) < 1e-3, String(dpo.loss[0]));
+}
 
 // DEVIATE_E2E_BENCH=1: the whole default lesson (6 steps of DPO and DDPO, probes at 0/2/4/6,
 // evaluation at 0 and 6) on the CPU path, timed from the click to the before/after view. A

@@ -5,15 +5,36 @@ export CARGO_TARGET_DIR
 PORT ?= 8080
 WASM := $(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/deviate.wasm
 BIN := $(CARGO_TARGET_DIR)/debug/deviate
+WASM_OPT := node_modules/.bin/wasm-opt
+# `make site MODELS_BASE=https://…/` serves the model files from there instead of next to the page.
+MODELS_BASE ?=
 
-.PHONY: serve test setup setup-test models wasm native test-native test-wasm test-e2e sizes clean
+.PHONY: serve test setup setup-test models wasm native site wasm-opt lint-workflows test-trl test-native test-wasm test-e2e sizes clean
 
-## Build what is missing and serve the playground at http://127.0.0.1:$(PORT)
-serve: setup models wasm native
-	$(BIN) serve --port $(PORT)
+## Build the wasm if needed and serve the playground at http://127.0.0.1:$(PORT) (no native build)
+serve: setup models wasm
+	python3 scripts/serve.py --port $(PORT)
 
-## Run every test: native, wasm in headless Chromium, Playwright e2e
-test: setup-test models wasm native test-native test-wasm test-e2e
+## Run every test: native, wasm in headless Chromium, the workflow lint, Playwright e2e
+test: setup-test models wasm native site test-native test-wasm lint-workflows test-e2e
+
+## A static folder, site/, that any static host serves, from a sub-path too (see README)
+site: setup models wasm wasm-opt
+	python3 scripts/build_site.py --out site --wasm-opt $(WASM_OPT) $(if $(MODELS_BASE),--models-base $(MODELS_BASE))
+
+wasm-opt:
+	@test -x $(WASM_OPT) || npm ci --no-audit --no-fund
+
+## Opt-in, not in CI (PyTorch, several GB): examples/trl_ddpo.py on TRL against the engine's losses
+TRL_VENV ?= $(HOME)/.cache/deviate/trl-venv
+test-trl: models native
+	@test -x $(TRL_VENV)/bin/python || python3 -m venv $(TRL_VENV)
+	$(TRL_VENV)/bin/pip install --disable-pip-version-check -q -r examples/requirements.txt
+	DEVIATE_BIN=$(BIN) $(TRL_VENV)/bin/python examples/test_trl_ddpo.py
+
+## Checks .github/workflows/ against SchemaStore's schema (npm's action-validator, pinned)
+lint-workflows:
+	node scripts/lint_workflows.mjs .github/workflows/*.yml
 
 setup:
 	scripts/setup.sh build
@@ -49,4 +70,4 @@ sizes:
 	@gzip -9 -c pkg/deviate_bg.wasm | wc -c | awk '{print "gzip   " $$1 " bytes"}'
 
 clean:
-	rm -rf pkg test-output
+	rm -rf pkg site test-output

@@ -8,7 +8,8 @@ if ('serviceWorker' in navigator) {
 
 try {
   await init();
-  start_app();
+  // The worker's address from this module's (a built site names both by their content hash).
+  start_app(new URL('worker.js', import.meta.url).href);
 } catch (error) {
   const p = document.createElement('p');
   p.className = 'fatal';

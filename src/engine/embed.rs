@@ -43,6 +43,11 @@ impl Embedder {
         Ok(Self { model, tokenizer, device: device.clone() })
     }
 
+    /// The device the model runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// The token ids the encoder sees for `text`, with [CLS] and [SEP].
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
         Ok(self.tokenizer.ids(text)?)

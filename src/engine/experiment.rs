@@ -12,12 +12,14 @@ use serde::{Deserialize, Serialize};
 use crate::core::dataset::PreferenceSet;
 use crate::core::deviation::DistanceMatrix;
 use crate::core::jaccard::jaccard_distances;
+use crate::core::similarity::SimilarityKind;
 use crate::core::pairs::{Pair, divpo_pair, score_pairs};
 use crate::core::records::PromptDeviation;
 use crate::core::sampling::SamplingParams;
 use crate::engine::embed::Embedder;
 use crate::engine::generate::{GenerateParams, Generation, LanguageModel};
 use crate::engine::probe::{self, PROBE_PROMPTS, Probe, ProbePoint};
+use crate::engine::similarity::distances;
 use crate::engine::train::{Method, PairTokens, StepMetrics, StepOutcome, TrainConfig, Trainer, mean_completion_logps};
 use crate::model::llama::{Adapters, Llama};
 
@@ -43,6 +45,40 @@ pub struct ExperimentConfig {
     pub probe_prompts: usize,
     pub sampling: SamplingParams,
     pub train: TrainConfig,
+    /// How the training responses' deviations become the pairs' weights.
+    pub weighting: Weighting,
+}
+
+/// How deviations become weights: the similarity they are computed from (the paper's
+/// variants: semantic, style, or both) and an optional floor under every weight (the paper's
+/// ablation, e.g. 0.2; see [`crate::core::deviation::weights`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Weighting {
+    pub similarity: SimilarityKind,
+    pub min_weight: Option<f64>,
+}
+
+impl Default for Weighting {
+    fn default() -> Self {
+        Self { similarity: SimilarityKind::Semantic, min_weight: None }
+    }
+}
+
+impl Weighting {
+    /// The similarities training weights may use (Jaccard is the page's model-free view only).
+    pub const KINDS: [SimilarityKind; 3] = [SimilarityKind::Semantic, SimilarityKind::Style, SimilarityKind::Both];
+
+    /// Why these settings cannot be used, if they cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if !Self::KINDS.contains(&self.similarity) {
+            return Err(format!("weights come from semantic, style or both similarity, not {}", self.similarity));
+        }
+        if self.min_weight.is_some_and(|w| !(0.0..=1.0).contains(&w)) {
+            return Err("the weight floor must be between 0 and 1".into());
+        }
+        Ok(())
+    }
 }
 
 impl Default for ExperimentConfig {
@@ -61,6 +97,7 @@ impl Default for ExperimentConfig {
             probe_prompts: PROBE_PROMPTS,
             sampling: SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, repetition_penalty: 1.0, seed: 0 },
             train: TrainConfig::default(),
+            weighting: Weighting::default(),
         }
     }
 }
@@ -143,14 +180,14 @@ pub struct PreparedPair {
     pub tokens: PairTokens,
 }
 
-/// Deviation and weight of every training response, per prompt (semantic similarity).
-pub async fn analyse(embedder: &Embedder, set: &PreferenceSet) -> Result<Vec<PromptDeviation>, ExperimentError> {
+/// Deviation and weight of every training response, per prompt, from the similarity and with
+/// the floor that `weighting` names.
+pub async fn analyse(embedder: &Embedder, set: &PreferenceSet, weighting: &Weighting) -> Result<Vec<PromptDeviation>, ExperimentError> {
     let mut out = Vec::with_capacity(set.train.len());
     for p in &set.train {
         let texts: Vec<&str> = p.responses.iter().map(|r| r.text.as_str()).collect();
-        let vectors = embedder.embed(&texts).await.map_err(engine)?.vectors;
-        let matrix = DistanceMatrix::cosine(&widen(&vectors));
-        out.push(PromptDeviation::from_distances(p.prompt.clone(), &[matrix], None));
+        let (kinds, _) = distances(weighting.similarity, &texts, embedder.device(), Some(embedder)).await.map_err(engine)?;
+        out.push(PromptDeviation::from_distances(p.prompt.clone(), &kinds, weighting.min_weight));
     }
     Ok(out)
 }
@@ -326,7 +363,7 @@ pub async fn run(
     if config.eval_prompts.min(set.heldout.len()) == 0 {
         return Err(ExperimentError::NoHeldOut);
     }
-    let analysis = analyse(embedder, set).await?;
+    let analysis = analyse(embedder, set, &config.weighting).await?;
     let mut plans = Vec::new();
     for &method in &config.methods {
         plans.push((method, prepare_pairs(lm, set, &analysis, method, config)?));

@@ -7,7 +7,7 @@ use crate::core::deviation::DistanceMatrix;
 pub use crate::core::similarity::SimilarityKind;
 pub use crate::engine::generate::{Continuation, Finish, GenerateParams};
 pub use crate::core::dataset::PreferenceSet;
-pub use crate::engine::experiment::EvalPoint;
+pub use crate::engine::experiment::{EvalPoint, Weighting};
 pub use crate::engine::probe::ProbePoint;
 pub use crate::engine::train::{Method, StepMetrics, TrainConfig};
 
@@ -70,6 +70,11 @@ pub enum Request {
     TrainRun { id: u64, steps: usize },
     /// Pause session `id` after the step in progress (nothing is lost; TrainRun resumes).
     TrainPause { id: u64 },
+    /// Send lane `lane`'s LoRA adapters ([`Event::TrainAdapters`]).
+    TrainExport { id: u64, lane: usize },
+    /// Replace lane `lane`'s LoRA adapters with these (safetensors, standard base64; the same
+    /// shape); its optimiser starts afresh.
+    TrainImport { id: u64, lane: usize, safetensors: String },
     /// Are you there? Answered with [`Event::Pong`] as soon as the worker's event loop is free.
     Ping,
 }
@@ -84,6 +89,8 @@ pub struct TrainSetup {
     pub train: TrainConfig,
     pub eval: EvalSetup,
     pub probe: ProbeSetup,
+    /// How deviations become the pairs' weights (similarity kind, weight floor).
+    pub weighting: Weighting,
     /// The preference set to train on: `None` for the toy set (www/data/toy_prefs.json), or the
     /// learner's own (e.g. rated continuations).
     pub data: Option<PreferenceSet>,
@@ -107,14 +114,15 @@ impl TrainSetup {
         if !(positive(t.beta) && positive(t.lambda) && positive(t.learning_rate) && positive(t.max_grad_norm)) {
             return Err("β, λ, the learning rate and the gradient norm must be positive numbers".into());
         }
-        if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) || !self.gap.is_finite() {
-            return Err("the weight decay and the score gap must be finite (the decay ≥ 0)".into());
+        if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0 && self.gap.is_finite() && self.gap >= 0.0) {
+            return Err("the weight decay and the pair gap must be finite numbers ≥ 0".into());
         }
         if !(1..=64).contains(&t.lora.rank) || !positive(t.lora.alpha) || t.lora.targets.is_empty() {
             return Err("LoRA needs a rank of 1–64, a positive α and at least one target".into());
         }
         self.eval.check()?;
         self.probe.check()?;
+        self.weighting.check()?;
         if let Some(set) = &self.data {
             set.validate().map_err(|e| format!("the training data: {e}"))?;
         }
@@ -131,6 +139,7 @@ impl Default for TrainSetup {
             train: TrainConfig::default(),
             eval: EvalSetup::default(),
             probe: ProbeSetup::default(),
+            weighting: Weighting::default(),
             data: None,
         }
     }
@@ -265,6 +274,11 @@ pub enum Event {
     /// Session `id` stopped running (done or paused) after `steps` steps per lane;
     /// `memory_bytes` is the worker's wasm memory then (its peak: wasm memory never shrinks).
     TrainIdle { id: u64, steps: usize, paused: bool, memory_bytes: f64 },
+    /// Lane `lane`'s LoRA adapters after `steps` steps: safetensors (the format of `deviate
+    /// train --save`), standard base64.
+    TrainAdapters { id: u64, lane: usize, steps: usize, safetensors: String },
+    /// Lane `lane` now has the adapters of [`Request::TrainImport`] (`bytes` long).
+    TrainImported { id: u64, lane: usize, bytes: usize },
     /// [`Request::ClearCache`] is done.
     CacheCleared,
     /// The answer to [`Request::Analyze`] with the same `id`: the first kind's distances and

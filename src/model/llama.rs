@@ -88,6 +88,21 @@ pub enum Target {
 }
 
 impl Target {
+    pub const ALL: [Target; 7] = [Self::Q, Self::K, Self::V, Self::O, Self::Gate, Self::Up, Self::Down];
+
+    /// The name in JSON and links (and the page's labels).
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Q => "q",
+            Target::K => "k",
+            Target::V => "v",
+            Target::O => "o",
+            Target::Gate => "gate",
+            Target::Up => "up",
+            Target::Down => "down",
+        }
+    }
+
     fn path(self) -> &'static str {
         match self {
             Target::Q => r"attn\.q",
@@ -256,6 +271,9 @@ fn rotate(x: Tensor<4>, cos: &Tensor<5>, sin: &Tensor<5>) -> Tensor<4> {
 }
 
 impl Block {
+    // The block's inputs are the model's running state (x, rope, mask, cache, adapters); a struct
+    // for them would only rename the call.
+    #[allow(clippy::too_many_arguments)]
     fn forward(
         &self,
         x: Tensor<3>,

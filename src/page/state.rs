@@ -5,6 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 use crate::engine::protocol::{BackendInfo, Event, ModelName, SimilarityKind};
 use crate::page::training::{Followup, TrainView};
 use crate::page::view::{Generated, GeneratedItem, ModelState, Shown};
@@ -59,6 +62,8 @@ pub enum Action {
     Training(Followup),
     /// Finished continuations become the responses the panels analyse.
     SetResponses(String),
+    /// Offer `bytes` as a file named `name` (a lane's adapters).
+    Download { name: String, bytes: Vec<u8> },
 }
 
 impl PageState {
@@ -69,6 +74,13 @@ impl PageState {
             return Some(Action::Training(followup));
         }
         match event {
+            Event::TrainAdapters { id, lane, steps, safetensors } if self.training.id == Some(id) => {
+                let method = self.training.lanes.get(lane).map_or("lane", |l| l.method.name());
+                match BASE64.decode(safetensors) {
+                    Ok(bytes) => return Some(Action::Download { name: format!("deviate-{method}-step{steps}.safetensors"), bytes }),
+                    Err(error) => self.training.status = format!("Error: the worker sent unreadable adapters ({error})"),
+                }
+            }
             Event::Ready { backend } => {
                 self.status = format!("Worker ready on {}", backend.label());
                 self.backend = Some(backend);
@@ -179,9 +191,7 @@ mod tests {
     use crate::engine::generate::{Continuation, Finish};
 
     fn generating(id: u64, n: usize) -> PageState {
-        let mut page = PageState::default();
-        page.generated = Generated::started(id, "a prompt".into(), n);
-        page
+        PageState { generated: Generated::started(id, "a prompt".into(), n), ..PageState::default() }
     }
 
     fn done(text: &str) -> Continuation {
@@ -293,14 +303,31 @@ mod tests {
 
     #[test]
     fn training_events_go_to_the_training_view_with_their_follow_ups() {
-        let mut page = PageState::default();
-        page.training = TrainView::setting_up(9, Some(2));
+        let mut page = PageState { training: TrainView::setting_up(9, Some(2)), ..PageState::default() };
         let ready = Event::TrainReady { id: 9, methods: vec![crate::engine::train::Method::Dpo], pairs: vec![4] };
         assert_eq!(page.apply(ready, 0.0), None);
         assert_eq!(page.training.lanes.len(), 1);
         let idle = Event::TrainIdle { id: 9, steps: 0, paused: false, memory_bytes: 1e6 };
         assert_eq!(page.apply(idle, 0.0), Some(Action::Training(Followup::Run { steps: 2 })));
         assert!(page.busy());
+    }
+
+    #[test]
+    fn a_lanes_adapters_become_a_download_and_a_load_is_noted() {
+        let mut page = PageState { training: TrainView::setting_up(9, None), ..PageState::default() };
+        let ready = Event::TrainReady { id: 9, methods: vec![crate::engine::train::Method::Ddpo], pairs: vec![4] };
+        page.apply(ready, 0.0);
+        let adapters = Event::TrainAdapters { id: 9, lane: 0, steps: 3, safetensors: BASE64.encode([1u8, 2, 3]) };
+        let download = Action::Download { name: "deviate-ddpo-step3.safetensors".into(), bytes: vec![1, 2, 3] };
+        assert_eq!(page.apply(adapters, 0.0), Some(download));
+        assert!(page.training.lanes[0].adapters.as_deref().unwrap().contains("after step 3 downloaded"));
+        let other = Event::TrainAdapters { id: 8, lane: 0, steps: 3, safetensors: BASE64.encode([1u8]) };
+        assert_eq!(page.apply(other, 0.0), None, "another session's adapters are not offered");
+        let broken = Event::TrainAdapters { id: 9, lane: 0, steps: 3, safetensors: "not base64!".into() };
+        assert_eq!(page.apply(broken, 0.0), None);
+        assert!(page.training.status.starts_with("Error: the worker sent unreadable adapters"));
+        page.apply(Event::TrainImported { id: 9, lane: 0, bytes: 1_843_000 }, 0.0);
+        assert!(page.training.lanes[0].adapters.as_deref().unwrap().starts_with("Adapters loaded (1.8 MB)"));
     }
 
     #[test]

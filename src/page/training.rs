@@ -20,6 +20,8 @@ pub struct LaneView {
     /// Mechanism probes, from step 0 (the base model) on.
     pub probes: Vec<ProbePoint>,
     pub probe_millis: f64,
+    /// What happened to the lane's adapters last (downloaded, loaded).
+    pub adapters: Option<String>,
 }
 
 impl LaneView {
@@ -35,6 +37,7 @@ impl LaneView {
             eval_millis: 0.0,
             probes: Vec::new(),
             probe_millis: 0.0,
+            adapters: None,
         }
     }
 
@@ -139,7 +142,7 @@ impl TrainView {
                 });
             }
             Event::TrainStep { id, lane, metrics, batch, millis } if self.id == Some(*id) => {
-                let Some(l) = self.lanes.get_mut(*lane) else { return None };
+                let l = self.lanes.get_mut(*lane)?;
                 l.rows.push(metrics.clone());
                 l.batch = batch.clone();
                 l.rejected = None;
@@ -155,6 +158,16 @@ impl TrainView {
                 }
             }
             Event::TrainIdle { id, steps, paused, memory_bytes } if self.id == Some(*id) => return self.idle(*steps, *paused, *memory_bytes, now),
+            Event::TrainAdapters { id, lane, steps, .. } if self.id == Some(*id) => {
+                if let Some(l) = self.lanes.get_mut(*lane) {
+                    l.adapters = Some(format!("Adapters after step {steps} downloaded (safetensors, for `deviate train --load`)."));
+                }
+            }
+            Event::TrainImported { id, lane, bytes } if self.id == Some(*id) => {
+                if let Some(l) = self.lanes.get_mut(*lane) {
+                    l.adapters = Some(format!("Adapters loaded ({:.1} MB); the next step trains from them, its optimiser afresh.", *bytes as f64 / 1e6));
+                }
+            }
             Event::Error { id: Some(id), message } if self.id == Some(*id) => {
                 self.busy = false;
                 self.progress = None;

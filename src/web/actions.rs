@@ -5,6 +5,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use leptos::prelude::*;
 
 use crate::core::records::responses_from_lines;
@@ -94,6 +96,11 @@ pub fn connect(page: RwSignal<PageState>, edits: Edits, notes: Notes, lesson_run
         page.update(|p| action = p.apply(event, js_sys::Date::now()));
         match action {
             Some(Action::SetResponses(lines)) => edits.text.set(lines),
+            Some(Action::Download { name, bytes }) => {
+                if let Err(message) = state::download_bytes(&name, &bytes, "application/octet-stream") {
+                    page.update(|p| p.training.status = format!("Error: {message}"));
+                }
+            }
             Some(Action::Training(Followup::Record { steps })) => record_run(page, edits, notes, steps),
             Some(Action::Training(Followup::Run { steps })) => {
                 lesson_run.set(page.with_untracked(|p| p.training.id).map(|id| (id, steps)))
@@ -222,6 +229,17 @@ pub fn train(page: RwSignal<PageState>, edits: Edits, bridge: Option<Bridge>) ->
                 if let Some(id) = session {
                     bridge.send(&Request::TrainPause { id });
                     page.update(|p| p.training.status = "Pausing after the step in progress…".into());
+                }
+            }
+            TrainAction::Download(lane) => {
+                if let Some(id) = session {
+                    bridge.send(&Request::TrainExport { id, lane });
+                }
+            }
+            TrainAction::Upload(lane, bytes) => {
+                if let Some(id) = session {
+                    bridge.send(&Request::TrainImport { id, lane, safetensors: BASE64.encode(bytes) });
+                    page.update(|p| p.training.status = "Loading the adapters…".into());
                 }
             }
         }

@@ -10,6 +10,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::OnceLock;
 
 use gloo_timers::callback::Interval;
 use wasm_bindgen::JsCast;
@@ -48,13 +49,21 @@ fn now() -> f64 {
     js_sys::Date::now()
 }
 
+/// The worker script's address, set once by [`super::start_app`].
+static WORKER_URL: OnceLock<String> = OnceLock::new();
+
+pub fn set_worker_url(url: String) {
+    let _ = WORKER_URL.set(url);
+}
+
 /// Starts a module worker; with `cpu_reason`, it skips WebGPU and shows the reason.
 fn start(cpu_reason: Option<&str>) -> Result<Worker, String> {
     let options = WorkerOptions::new();
     options.set_type(WorkerType::Module);
+    let script = WORKER_URL.get().map_or("./www/worker.js", String::as_str);
     let url = match cpu_reason {
-        Some(reason) => format!("./www/worker.js?cpu={}", String::from(js_sys::encode_uri_component(reason))),
-        None => "./www/worker.js".to_string(),
+        Some(reason) => format!("{script}?cpu={}", String::from(js_sys::encode_uri_component(reason))),
+        None => script.to_string(),
     };
     Worker::new_with_options(&url, &options).map_err(|e| format!("cannot start the worker: {e:?}"))
 }

@@ -16,7 +16,8 @@ use super::runtime::Runtime;
 
 /// The Cache API bucket that holds the model files.
 pub const CACHE_NAME: &str = "deviate-models-v1";
-const MODELS: &str = "./models/";
+/// Where manifest.json is, next to the worker (www/models/).
+const MANIFEST: &str = "./models/manifest.json";
 
 /// One file of www/models/manifest.json (written by scripts/fetch_models.py).
 #[derive(Clone, Debug, Deserialize)]
@@ -25,11 +26,26 @@ pub struct ManifestEntry {
     pub bytes: u64,
     pub sha256: String,
     pub integrity: String,
+    /// The absolute address to download from: the file name against the manifest's base.
+    #[serde(skip)]
+    pub url: String,
 }
 
+/// manifest.json: the files, and optionally where they are served from (`make site
+/// MODELS_BASE=…`, e.g. a Hugging Face `resolve/` address); by default next to the manifest.
+/// The integrity and sha256 checks hold whatever the origin.
 #[derive(Debug, Deserialize)]
 struct Manifest {
+    #[serde(default)]
+    base: Option<String>,
     files: Vec<ManifestEntry>,
+}
+
+/// `relative` resolved against the absolute address `base`.
+fn resolve(relative: &str, base: &str) -> Result<String, String> {
+    web_sys::Url::new_with_base(relative, base)
+        .map(|url| url.href())
+        .map_err(|_| format!("manifest.json: {relative:?} is not an address (against {base})"))
 }
 
 fn scope() -> WorkerGlobalScope {
@@ -50,7 +66,8 @@ async fn wait(promise: js_sys::Promise) -> Result<JsValue, String> {
 
 /// The manifest's entries for `names`, in that order.
 pub async fn manifest(names: &[&str]) -> Result<Vec<ManifestEntry>, String> {
-    let response: Response = wait(scope().fetch_with_str(&format!("{MODELS}manifest.json")))
+    let manifest_url = resolve(MANIFEST, &scope().location().href())?;
+    let response: Response = wait(scope().fetch_with_str(&manifest_url))
         .await
         .map_err(|e| format!("manifest.json: {e}"))?
         .unchecked_into();
@@ -59,10 +76,15 @@ pub async fn manifest(names: &[&str]) -> Result<Vec<ManifestEntry>, String> {
     }
     let text = body_text(&response, "manifest.json").await?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|e| format!("manifest.json: {e}"))?;
+    let base = resolve(manifest.base.as_deref().unwrap_or("./"), &manifest_url)?;
     names
         .iter()
         .map(|name| {
-            manifest.files.iter().find(|f| f.file == *name).cloned().ok_or_else(|| format!("manifest.json lists no {name}"))
+            let mut entry = manifest.files.iter().find(|f| f.file == *name).cloned();
+            if let Some(entry) = &mut entry {
+                entry.url = resolve(&entry.file, &base)?;
+            }
+            entry.ok_or_else(|| format!("manifest.json lists no {name}"))
         })
         .collect()
 }
@@ -108,24 +130,24 @@ pub enum Source {
 /// The bytes of `entry`: from the cache when present and intact, else downloaded with
 /// `on_progress(loaded_bytes)` called as chunks arrive (not for a cache hit), then cached.
 pub async fn load(entry: &ManifestEntry, on_progress: impl Fn(u64)) -> Result<(Vec<u8>, Source), String> {
-    let url = format!("{MODELS}{}", entry.file);
+    let url = entry.url.as_str();
     let cache = open_cache().await;
     if let Some(cache) = &cache {
-        if let Ok(hit) = wait(cache.match_with_str(&url)).await {
+        if let Ok(hit) = wait(cache.match_with_str(url)).await {
             if let Ok(response) = hit.dyn_into::<Response>() {
                 let buffer: js_sys::Object = wait(response.array_buffer().map_err(describe)?).await?.unchecked_into();
                 if sha256_hex(&buffer).await? == entry.sha256 {
                     return Ok((Uint8Array::new(&buffer).to_vec(), Source::Cache));
                 }
                 // A damaged cache entry is dropped and downloaded again.
-                let _ = wait(cache.delete_with_str(&url)).await;
+                let _ = wait(cache.delete_with_str(url)).await;
             }
         }
     }
 
     let init = RequestInit::new();
     init.set_integrity(&entry.integrity);
-    let response: Response = wait(scope().fetch_with_str_and_init(&url, &init))
+    let response: Response = wait(scope().fetch_with_str_and_init(url, &init))
         .await
         .map_err(|e| format!("{}: download failed or does not match manifest.json ({e})", entry.file))?
         .unchecked_into();
@@ -162,7 +184,7 @@ pub async fn load(entry: &ManifestEntry, on_progress: impl Fn(u64)) -> Result<(V
     if let Some(cache) = &cache {
         let response = Response::new_with_opt_buffer_source(Some(&body)).map_err(describe)?;
         // Caching can fail (quota, private mode): the page still works, it only downloads again.
-        if let Err(error) = wait(cache.put_with_str(&url, &response)).await {
+        if let Err(error) = wait(cache.put_with_str(url, &response)).await {
             web_sys::console::warn_1(&format!("deviate: could not cache {}: {error}", entry.file).into());
         }
     }

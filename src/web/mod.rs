@@ -19,10 +19,12 @@ use wasm_bindgen::prelude::*;
 pub use backend::init_device;
 pub use generation::Generator;
 
-/// Entry point of the page (called by index.html after the wasm is initialised).
+/// Entry point of the page (called by www/main.js after the wasm is initialised) with the
+/// worker script's address, which main.js knows (a built site names it by its content hash).
 #[wasm_bindgen]
-pub fn start_app() {
+pub fn start_app(worker_url: String) {
     console_error_panic_hook::set_once();
+    bridge::set_worker_url(worker_url);
     leptos::mount::mount_to_body(app::App);
 }
 

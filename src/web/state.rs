@@ -90,11 +90,16 @@ pub fn address(token: &str) -> String {
 
 /// Offers `json` as a file download named `name`.
 pub fn download(name: &str, json: &str) -> Result<(), String> {
+    download_bytes(name, json.as_bytes(), "application/json")
+}
+
+/// Offers `bytes` as a file download named `name` of type `mime`.
+pub fn download_bytes(name: &str, bytes: &[u8], mime: &str) -> Result<(), String> {
     let fail = |_| "the browser refused the download".to_string();
-    let parts = js_sys::Array::of1(&json.into());
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
     let options = web_sys::BlobPropertyBag::new();
-    options.set_type("application/json");
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(fail)?;
+    options.set_type(mime);
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).map_err(fail)?;
     let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(fail)?;
     let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
     let a: web_sys::HtmlAnchorElement = document.create_element("a").map_err(fail)?.unchecked_into();

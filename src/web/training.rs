@@ -4,6 +4,8 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use gloo_timers::future::TimeoutFuture;
 
 use crate::core::dataset::PreferenceSet;
@@ -50,12 +52,15 @@ pub struct Training {
     pause: Rc<Cell<bool>>,
     /// The session whose steps are running (it leaves its slot while it runs).
     stepping: Rc<Cell<Option<u64>>>,
+    /// Whether the device's tensors can be read back synchronously (to save adapters).
+    readable: bool,
 }
 
 impl Training {
-    pub fn new(generator: Generator, embedder: Rc<RefCell<Option<Rc<Embedder>>>>) -> Self {
+    pub fn new(generator: Generator, embedder: Rc<RefCell<Option<Rc<Embedder>>>>, readable: bool) -> Self {
         let rt = generator.runtime().clone();
-        Self { generator, rt, embedder, session: Rc::default(), running: Rc::default(), pause: Rc::default(), stepping: Rc::default() }
+        let (session, running, pause, stepping) = Default::default();
+        Self { generator, rt, embedder, session, running, pause, stepping, readable }
     }
 
     fn busy(&self, id: u64) -> bool {
@@ -106,10 +111,11 @@ impl Training {
         if set.heldout.is_empty() {
             setup.eval.every = 0; // nothing to score on
         }
-        let analysis = analyse(&embedder, &set).await.map_err(|e| e.to_string())?;
+        let analysis = analyse(&embedder, &set, &setup.weighting).await.map_err(|e| e.to_string())?;
         let config = ExperimentConfig {
             seed: setup.train.seed,
             gap: setup.gap,
+            weighting: setup.weighting.clone(),
             eval_prompts: setup.eval.prompts.min(set.heldout.len()),
             samples: setup.eval.samples,
             eval_tokens: setup.eval.tokens,
@@ -207,6 +213,46 @@ impl Training {
             }
         }
         Ok(())
+    }
+
+    /// Posts lane `lane`'s adapters of session `id` (between runs).
+    pub fn export(&self, id: u64, lane: usize) {
+        if self.busy(id) {
+            return;
+        }
+        let result = if self.readable {
+            self.with_lane(id, lane, |l, steps| Ok((l.trainer.save_adapters().map_err(|e| e.to_string())?, steps)))
+        } else {
+            Err("downloading adapters needs the CPU path: a browser cannot read WebGPU memory back at once (open the page with WebGPU off)".into())
+        };
+        match result {
+            Ok((bytes, steps)) => self.rt.post(&Event::TrainAdapters { id, lane, steps, safetensors: BASE64.encode(bytes) }),
+            Err(message) => self.rt.post(&Event::Error { id: Some(id), message }),
+        }
+    }
+
+    /// Loads adapters (base64 safetensors) into lane `lane` of session `id` (between runs).
+    pub fn import(&self, id: u64, lane: usize, safetensors: &str) {
+        if self.busy(id) {
+            return;
+        }
+        let result = BASE64.decode(safetensors).map_err(|e| format!("the adapters are not base64: {e}")).and_then(|bytes| {
+            let n = bytes.len();
+            self.with_lane(id, lane, |l, _| l.trainer.load_adapters(bytes).map_err(|e| format!("these adapters do not fit: {e}")))?;
+            Ok(n)
+        });
+        match result {
+            Ok(bytes) => self.rt.post(&Event::TrainImported { id, lane, bytes }),
+            Err(message) => self.rt.post(&Event::Error { id: Some(id), message }),
+        }
+    }
+
+    /// `f` on lane `lane` of session `id` (with the steps taken), if there is one.
+    fn with_lane<T>(&self, id: u64, lane: usize, f: impl FnOnce(&mut Lane, usize) -> Result<T, String>) -> Result<T, String> {
+        let mut slot = self.session.borrow_mut();
+        let session = slot.as_mut().filter(|s| s.id == id).ok_or("no such training session; set one up first")?;
+        let steps = session.steps;
+        f(session.lanes.get_mut(lane).ok_or("no such lane")?, steps)
     }
 
     /// Asks session `id` to pause after the step in progress.

@@ -64,12 +64,15 @@ pub fn run(early_messages: js_sys::Array, cpu_reason: Option<String>) {
             Some(reason) => (Device::flex(), BackendInfo::Cpu { reason }),
             None => init_device().await,
         };
+        // Adapters are read back synchronously (burn's safetensors store), which a browser allows
+        // on the CPU path only.
+        let readable = matches!(backend, BackendInfo::Cpu { .. });
         rt.post(&Event::Ready { backend });
         let embedder: Slot = Rc::default();
         // Loading runs beside the request loop, so the model-free similarities answer meanwhile.
         wasm_bindgen_futures::spawn_local(load_embedder(rt.clone(), device.clone(), embedder.clone()));
         let generator = Generator::new(device.clone(), rt.clone());
-        let training = Training::new(generator.clone(), embedder.clone());
+        let training = Training::new(generator.clone(), embedder.clone(), readable);
         while let Some(message) = requests.next().await {
             let request = match message.as_string().map(|json| Request::from_json(&json)) {
                 Some(Ok(request)) => request,
@@ -90,6 +93,8 @@ pub fn run(early_messages: js_sys::Array, cpu_reason: Option<String>) {
                 Request::TrainStart { id, setup } => training.start(id, setup),
                 Request::TrainRun { id, steps } => training.run(id, steps),
                 Request::TrainPause { id } => training.pause(id),
+                Request::TrainExport { id, lane } => training.export(id, lane),
+                Request::TrainImport { id, lane, safetensors } => training.import(id, lane, &safetensors),
                 request => {
                     let loaded = embedder.borrow().clone();
                     rt.post(&handle(&*rt, &device, loaded.as_deref(), request).await);
@@ -114,7 +119,9 @@ async fn handle(rt: &dyn Runtime, device: &Device, embedder: Option<&Embedder>, 
         | Request::StopGeneration { id }
         | Request::TrainStart { id, .. }
         | Request::TrainRun { id, .. }
-        | Request::TrainPause { id } => Event::Error { id: Some(id), message: "this request goes to a task".into() },
+        | Request::TrainPause { id }
+        | Request::TrainExport { id, .. }
+        | Request::TrainImport { id, .. } => Event::Error { id: Some(id), message: "this request goes to a task".into() },
         Request::Ping => Event::Pong,
     }
 }

@@ -116,3 +116,28 @@ export async function pageNumbers(page, responses, kind, timeout = 60_000) {
     deviation: Number(r.dataset.deviation), weight: Number(r.dataset.weight),
   })));
 }
+
+/** Sets a field as a person does: types the value, then leaves the field. */
+export async function setField(page, id, value) {
+  await page.getByTestId(id).fill(String(value));
+  await page.getByTestId(id).dispatchEvent('change');
+}
+
+/** Clicks Generate and returns the finished texts and the deviations of the bars for them. */
+export async function generateAndMeasure(page, n) {
+  await page.waitForSelector('[data-testid=model-state][data-state=ready]', { timeout: 600_000 });
+  await page.getByTestId('generate').click();
+  await page.waitForFunction((n) => {
+    const items = [...document.querySelectorAll('[data-testid=continuation]')];
+    return items.length === n && items.every((i) => i.dataset.finish !== 'running')
+      && document.querySelector('[data-testid=generate]')?.disabled === false;
+  }, n, { timeout: 1_200_000 });
+  const texts = await page.$$eval('[data-testid=continuation] .cont-text', (els) => els.map((e) => e.textContent));
+  await page.waitForFunction((texts) => {
+    const rows = [...document.querySelectorAll('[data-testid=bar] .bar-text')];
+    return document.querySelector('[data-testid=bars]')?.dataset.kind === 'semantic' && rows.length === texts.length
+      && rows.every((r, i) => r.title === texts[i].split(/\s+/).filter(Boolean).join(' '));
+  }, texts, { timeout: 600_000 });
+  const deviations = await page.$$eval('[data-testid=bar]', (rows) => rows.map((r) => r.dataset.deviation));
+  return { texts, deviations };
+}

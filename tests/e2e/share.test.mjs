@@ -1,42 +1,18 @@
 // Share links, persistence and hostile input, in Debian's headless Chromium.
 // - On the CPU path and on WebGPU (SwiftShader): generate seeded continuations, take the share
 //   link, open it in a fresh browser context, generate again: the same texts and deviations.
-// - CPU path: a DDPO step from a link gives the same loss in a fresh context; the learner's
-//   ratings and run history survive a reload; a corrupted, a future-version and a script-bearing
+// - CPU path (a DDPO step from a link in a fresh context: settings.test.mjs): the learner's
+//   ratings survive a reload; a corrupted, a future-version and a script-bearing
 //   link each show a message (or inert text) and nothing runs; a teacher's link hides sections;
 //   a 10 MB import is refused; the page fits a 360 px screen; after one visit it works offline.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { startServer, launch, watchErrors, BIN, ROOT } from './harness.mjs';
+import { startServer, launch, watchErrors, setField, generateAndMeasure, BIN, ROOT } from './harness.mjs';
 
 let server;
 before(async () => { server = await startServer(); });
 after(async () => { await server?.stop(); });
-
-async function setField(page, id, value) {
-  await page.getByTestId(id).fill(String(value));
-  await page.getByTestId(id).dispatchEvent('change');
-}
-
-/** Clicks Generate and returns the finished texts and the deviations of the bars for them. */
-async function generateAndMeasure(page, n) {
-  await page.waitForSelector('[data-testid=model-state][data-state=ready]', { timeout: 600_000 });
-  await page.getByTestId('generate').click();
-  await page.waitForFunction((n) => {
-    const items = [...document.querySelectorAll('[data-testid=continuation]')];
-    return items.length === n && items.every((i) => i.dataset.finish !== 'running')
-      && document.querySelector('[data-testid=generate]')?.disabled === false;
-  }, n, { timeout: 1_200_000 });
-  const texts = await page.$$eval('[data-testid=continuation] .cont-text', (els) => els.map((e) => e.textContent));
-  await page.waitForFunction((texts) => {
-    const rows = [...document.querySelectorAll('[data-testid=bar] .bar-text')];
-    return document.querySelector('[data-testid=bars]')?.dataset.kind === 'semantic' && rows.length === texts.length
-      && rows.every((r, i) => r.title === texts[i].split(/\s+/).filter(Boolean).join(' '));
-  }, texts, { timeout: 600_000 });
-  const deviations = await page.$$eval('[data-testid=bar]', (rows) => rows.map((r) => r.dataset.deviation));
-  return { texts, deviations };
-}
 
 for (const webgpu of [false, true]) {
   const name = webgpu ? 'WebGPU (SwiftShader)' : 'CPU path';
@@ -76,43 +52,6 @@ for (const webgpu of [false, true]) {
     }
   });
 }
-
-test('CPU path: a DDPO step from a share link gives the same loss in a fresh context', { timeout: 1_800_000 }, async () => {
-  // The experiment is written by the CLI, as a script would: DDPO alone, one pair, no evaluation or probe.
-  const spec = JSON.stringify({ train: { methods: ['ddpo'], pairs_per_step: 1, eval: { every: 0 }, probe: { every: 0 }, train: { seed: 4 } }, panel: 'training' });
-  const link = execFileSync(BIN, ['link', 'encode', '--base', server.url], { input: spec, encoding: 'utf8', cwd: ROOT }).trim();
-  const browser = await launch({ webgpu: false });
-  try {
-    const losses = [];
-    for (const _ of [1, 2]) {
-      const context = await browser.newContext();
-      const page = await context.newPage();
-      const errors = watchErrors(page);
-      await page.goto(link);
-      await page.waitForSelector('[data-testid=model-state][data-state=ready]', { timeout: 300_000 });
-      assert.equal(await page.getByTestId('train-seed').inputValue(), '4');
-      await page.getByTestId('train-setup').click();
-      await page.waitForFunction(() => document.querySelectorAll('[data-testid=lane]').length === 1
-        && !document.querySelector('[data-testid=train-step]').disabled, null, { timeout: 600_000 });
-      await page.getByTestId('train-step').click();
-      await page.waitForFunction(() => document.querySelectorAll('[data-testid=train-row]').length === 1
-        && !document.querySelector('[data-testid=train-step]').disabled, null, { timeout: 600_000 });
-      losses.push(await page.getByTestId('train-loss').textContent());
-      // The run is in the learner's history, which survives a reload.
-      await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-row]').length === 1);
-      await page.reload();
-      await page.waitForSelector('[data-testid=history-row]');
-      assert.match(await page.getByTestId('learner-summary').textContent(), /1 training run/);
-      assert.deepEqual(errors, []);
-      await context.close();
-    }
-    console.log(`# DDPO loss from the link, two contexts: ${losses}`);
-    assert.equal(losses[0], losses[1]);
-    assert.ok(Number.isFinite(Number(losses[0])));
-  } finally {
-    await browser.close();
-  }
-});
 
 test('CPU path: ratings, hostile links, hidden sections, imports, small screens and offline', { timeout: 1_800_000 }, async () => {
   const browser = await launch({ webgpu: false });

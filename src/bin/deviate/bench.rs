@@ -151,8 +151,9 @@ pub fn train(models_dir: &Path, data: &Path, pairs: usize, repeats: usize, json:
     let device = Device::flex();
     let lm = models::language_model(models_dir, &device)?;
     let embedder = models::embedder(models_dir, &device)?;
-    let analysis = pollster::block_on(analyse(&embedder, &set))?;
-    let prepared = prepare_pairs(&lm, &set, &analysis, Method::Ddpo, &ExperimentConfig::default())?;
+    let config = ExperimentConfig::default();
+    let analysis = pollster::block_on(analyse(&embedder, &set, &config.weighting))?;
+    let prepared = prepare_pairs(&lm, &set, &analysis, Method::Ddpo, &config)?;
     let tokens: Vec<PairTokens> = prepared
         .into_iter()
         .map(|p| p.tokens)

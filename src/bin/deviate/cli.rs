@@ -12,7 +12,7 @@ use deviate::engine::generate::GenerateParams;
 use deviate::engine::experiment::ExperimentConfig;
 use deviate::engine::train::Method;
 
-use crate::{bench, deviation, embed, experiment, generate, link, pairs, serve, train};
+use crate::{bench, deviation, embed, experiment, generate, link, loss, pairs, serve, train};
 
 #[derive(Parser)]
 #[command(name = "deviate", version, about = "Deviation-weighted preference optimisation playground")]
@@ -111,6 +111,13 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// A method's loss from given log-probabilities (JSON on stdin), by the engine's formulas:
+    /// `{"chosen", "rejected", "ref_chosen", "ref_rejected", "weight", "beta"}` for DPO/DDPO,
+    /// `{"mean_chosen", "mean_rejected", "weight", "nll", "lambda"}` for ORPO/DORPO.
+    Loss {
+        #[arg(long, default_value = "ddpo")]
+        method: Method,
+    },
     /// The pairs a method trains on, as TRL preference JSONL with deviation weights.
     Pairs {
         #[arg(long, default_value = "ddpo")]
@@ -129,13 +136,17 @@ enum Command {
         method: Method,
         #[arg(long, default_value_t = 8)]
         steps: usize,
+        /// Number the steps from here: step N trains on the batch a session's Nth step does (to
+        /// go on from adapters saved after step N − 1, e.g. downloaded from the page's lane).
+        #[arg(long, default_value_t = 1)]
+        start_step: usize,
         #[arg(long, default_value_t = 4)]
         pairs_per_step: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
         #[arg(long, default_value_t = 5e-4)]
         learning_rate: f64,
-        /// Start from these adapters (from --save, same LoRA shape).
+        /// Start from these adapters (from --save or the page's "Download adapters", same LoRA shape).
         #[arg(long)]
         load: Option<PathBuf>,
         /// Save the adapters here after the last step.
@@ -290,14 +301,15 @@ pub fn main() -> ExitCode {
             experiment::run(&config, seeds.as_deref(), &data, out, &models)
         }
         Command::Compare { reports, out } => experiment::compare(&reports, out),
-        Command::Train { method, steps, pairs_per_step, seed, learning_rate, load, save, data, models } => {
-            let args = train::TrainArgs { method, steps, pairs_per_step, seed, learning_rate, load, save, data };
+        Command::Train { method, steps, start_step, pairs_per_step, seed, learning_rate, load, save, data, models } => {
+            let args = train::TrainArgs { method, steps, start_step, pairs_per_step, seed, learning_rate, load, save, data };
             train::run(&args, &models)
         }
         Command::Bench { what: Bench::Train { pairs, data, common: c } } => {
             bench::train(&c.models, &data, pairs.max(1), c.repeats.max(1), c.json)
         }
         Command::Pairs { method, seed, data, models } => pairs::run(method, seed, &data, &models),
+        Command::Loss { method } => loss::run(method),
         Command::Link { what: Link::Encode { input, base } } => link::encode(input.as_deref(), base.as_deref()),
         Command::Link { what: Link::Decode { link: token } } => link::decode(&token),
         Command::Serve { port, root } => serve::run(port, &root),

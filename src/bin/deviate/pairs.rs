@@ -17,8 +17,9 @@ pub fn run(method: Method, seed: u64, data: &Path, models_dir: &Path) -> Result<
     let device = Device::flex();
     let lm = models::language_model(models_dir, &device)?;
     let embedder = models::embedder(models_dir, &device)?;
-    let analysis = pollster::block_on(analyse(&embedder, &set))?;
-    let pairs = prepare_pairs(&lm, &set, &analysis, method, &ExperimentConfig { seed, ..Default::default() })?;
+    let config = ExperimentConfig { seed, ..Default::default() };
+    let analysis = pollster::block_on(analyse(&embedder, &set, &config.weighting))?;
+    let pairs = prepare_pairs(&lm, &set, &analysis, method, &config)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for p in pairs {
         let prompt = &set.train[p.prompt];

@@ -14,6 +14,9 @@ use crate::{experiment::load_set, models};
 pub struct TrainArgs {
     pub method: Method,
     pub steps: usize,
+    /// The number of the first step: its batch is the one a session that took `start_step − 1`
+    /// steps takes next (with --load, their adapters continue where they were saved).
+    pub start_step: usize,
     pub pairs_per_step: usize,
     pub seed: u64,
     pub learning_rate: f64,
@@ -23,15 +26,15 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: &TrainArgs, models_dir: &Path) -> Result<()> {
-    if args.steps == 0 || args.pairs_per_step == 0 {
-        bail!("--steps and --pairs-per-step must be at least 1");
+    if args.steps == 0 || args.pairs_per_step == 0 || args.start_step == 0 {
+        bail!("--steps, --start-step and --pairs-per-step must be at least 1");
     }
     let set = load_set(&args.data)?;
     let device = Device::flex();
     let lm = models::language_model(models_dir, &device)?;
     let embedder = models::embedder(models_dir, &device)?;
-    let analysis = pollster::block_on(analyse(&embedder, &set))?;
     let config = ExperimentConfig { seed: args.seed, ..Default::default() };
+    let analysis = pollster::block_on(analyse(&embedder, &set, &config.weighting))?;
     let pairs = prepare_pairs(&lm, &set, &analysis, args.method, &config)?;
     let train = TrainConfig { seed: args.seed, learning_rate: args.learning_rate, ..Default::default() };
     let mut trainer = Trainer::new(lm.model(), args.method, train, &device);
@@ -40,7 +43,7 @@ pub fn run(args: &TrainArgs, models_dir: &Path) -> Result<()> {
         trainer.load_adapters(bytes).with_context(|| format!("{}", path.display()))?;
     }
     let mut out = std::io::stdout().lock();
-    for step in 1..=args.steps {
+    for step in args.start_step..args.start_step + args.steps {
         let tokens: Vec<_> = batch(&pairs, step, args.pairs_per_step).into_iter().map(|p| p.tokens).collect();
         match pollster::block_on(trainer.step(&tokens))? {
             StepOutcome::Applied(metrics) => serde_json::to_writer(&mut out, &metrics)?,

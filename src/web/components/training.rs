@@ -1,7 +1,9 @@
 use leptos::prelude::*;
 
 use crate::engine::learner::weights_all_equal;
-use crate::engine::protocol::{EvalSetup, LESSON_STEPS, MAX_PAIRS_PER_STEP, MAX_RUN_STEPS, Method, PreferenceSet, ProbeSetup, TrainConfig, TrainSetup};
+use crate::engine::protocol::{LESSON_STEPS, MAX_RUN_STEPS, Method, PreferenceSet, SimilarityKind, TrainSetup, Weighting};
+use crate::model::llama::Target;
+use crate::page::settings::{self, Setting};
 use crate::page::training::{LaneView, LessonPhase, TrainView};
 
 use super::checkbox::member_checkbox;
@@ -14,7 +16,14 @@ pub enum TrainAction {
     Lesson(TrainSetup, usize),
     Run(usize),
     Pause,
+    /// Download lane `.0`'s adapters.
+    Download(usize),
+    /// Load these adapter bytes (safetensors) into lane `.0`.
+    Upload(usize, Vec<u8>),
 }
+
+/// The largest adapters file the page reads: rank 64 on every projection is about 78 MB.
+const MAX_ADAPTER_BYTES: f64 = 100e6;
 
 /// A polyline of `values` in a 120×40 box (empty for fewer than two points).
 fn sparkline(values: &[f64]) -> String {
@@ -142,7 +151,42 @@ fn pair_list(lane: &LaneView) -> impl IntoView + use<> {
     }
 }
 
-fn lane_view(lane: LaneView, beta: f64, lambda: f64) -> impl IntoView {
+/// Download and load a lane's adapters (safetensors, as `deviate train --save/--load`).
+fn adapter_buttons(index: usize, method: Method, idle: bool, on_action: std::rc::Rc<dyn Fn(TrainAction)>) -> impl IntoView {
+    let (download, upload) = (on_action.clone(), on_action);
+    let input_id = format!("adapters-{}", method.name());
+    let refused = RwSignal::new(None::<String>);
+    let read = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        let file = input.files().and_then(|f| f.get(0));
+        input.set_value("");
+        let Some(file) = file else { return };
+        if file.size() > MAX_ADAPTER_BYTES {
+            refused.set(Some(format!("{} is {:.0} MB: adapters are at most 100 MB.", file.name(), file.size() / 1e6)));
+            return;
+        }
+        refused.set(None);
+        let upload = upload.clone();
+        leptos::task::spawn_local(async move {
+            match gloo_file::futures::read_as_bytes(&gloo_file::File::from(file)).await {
+                Ok(bytes) => upload(TrainAction::Upload(index, bytes)),
+                Err(error) => refused.set(Some(format!("the file could not be read: {error}"))),
+            }
+        });
+    };
+    view! {
+        <div class="buttons">
+            <button type="button" data-testid="adapters-download" prop:disabled=!idle
+                on:click=move |_| download(TrainAction::Download(index))>"Download adapters"</button>
+            <label class="file" for=input_id.clone()>"Load adapters…"</label>
+            <input type="file" id=input_id data-testid="adapters-load" accept=".safetensors,application/octet-stream"
+                prop:disabled=!idle on:change=read />
+        </div>
+        <p class="error" role="alert">{move || refused.get()}</p>
+    }
+}
+
+fn lane_view(index: usize, lane: LaneView, beta: f64, lambda: f64, idle: bool, on_action: std::rc::Rc<dyn Fn(TrainAction)>) -> impl IntoView {
     let timing = (lane.millis > 0.0).then(|| format!("; last step {:.1} s", lane.millis / 1000.0));
     view! {
         <article class="lane" data-testid="lane" data-method=lane.method.name()>
@@ -154,54 +198,35 @@ fn lane_view(lane: LaneView, beta: f64, lambda: f64) -> impl IntoView {
             {eval_table(&lane)}
             <pre class="formula" data-testid="formula">{formula_text(&lane, beta, lambda)}</pre>
             {pair_list(&lane)}
+            {adapter_buttons(index, lane.method, idle, on_action)}
+            <p class="hint" data-testid="adapters-note" aria-live="polite">{lane.adapters.clone()}</p>
         </article>
     }
 }
 
-/// The set-up the learner edits, field by field; [`Fields::follow`] keeps `setup` (and so the
-/// share link) in step with them.
+/// The methods and the data the learner picks; [`Fields::follow`] puts them into `setup` (and
+/// so the share link). Every other setting edits `setup` itself ([`setting_field`]).
 #[derive(Clone, Copy)]
 struct Fields {
     chosen: RwSignal<Vec<Method>>,
-    pairs_per_step: RwSignal<usize>,
-    beta: RwSignal<f64>,
-    learning_rate: RwSignal<f64>,
-    seed: RwSignal<u64>,
-    eval_every: RwSignal<usize>,
-    probe_every: RwSignal<usize>,
     /// Train on the learner's ratings rather than the toy set.
     mine: RwSignal<bool>,
 }
 
 impl Fields {
     fn new(initial: &TrainSetup) -> Self {
-        Self {
-            chosen: RwSignal::new(initial.methods.clone()),
-            pairs_per_step: RwSignal::new(initial.pairs_per_step),
-            beta: RwSignal::new(initial.train.beta),
-            learning_rate: RwSignal::new(initial.train.learning_rate),
-            seed: RwSignal::new(initial.train.seed),
-            eval_every: RwSignal::new(initial.eval.every),
-            probe_every: RwSignal::new(initial.probe.every),
-            mine: RwSignal::new(initial.data.is_some()),
-        }
+        Self { chosen: RwSignal::new(initial.methods.clone()), mine: RwSignal::new(initial.data.is_some()) }
     }
 
     fn follow(self, setup: RwSignal<TrainSetup>, custom: Signal<Option<PreferenceSet>>) {
-        let initial = setup.get_untracked();
         Effect::new(move |_| {
-            let train = TrainConfig { beta: self.beta.get(), learning_rate: self.learning_rate.get(), seed: self.seed.get(), ..initial.train.clone() };
-            let next = TrainSetup {
-                methods: self.chosen.get(),
-                pairs_per_step: self.pairs_per_step.get(),
-                train,
-                eval: EvalSetup { every: self.eval_every.get(), ..initial.eval.clone() },
-                probe: ProbeSetup { every: self.probe_every.get(), ..initial.probe.clone() },
-                data: if self.mine.get() { custom.get() } else { None },
-                ..initial.clone()
-            };
-            if setup.with_untracked(|s| *s != next) {
-                setup.set(next);
+            let methods = self.chosen.get();
+            let data = if self.mine.get() { custom.get() } else { None };
+            if setup.with_untracked(|s| s.methods != methods || s.data != data) {
+                setup.update(|s| {
+                    s.methods = methods;
+                    s.data = data;
+                });
             }
         });
     }
@@ -232,28 +257,118 @@ impl Fields {
             </div>
         }
     }
+}
 
-    fn numbers(self, run_steps: RwSignal<usize>) -> impl IntoView {
-        let Self { pairs_per_step, beta, learning_rate, seed, eval_every, probe_every, .. } = self;
-        let positive = |s: &str| s.parse().ok().filter(|v: &f64| *v > 0.0 && v.is_finite());
-        view! {
-            <div class="controls">
-                {number("train-pairs", "Pairs per step", "1", Signal::derive(move || pairs_per_step.get().to_string()),
-                    Box::new(move |s| s.parse().ok().filter(|v| (1..=MAX_PAIRS_PER_STEP).contains(v)).map(|v| pairs_per_step.set(v)).is_some()))}
-                {number("train-beta", "β", "0.05", Signal::derive(move || beta.get().to_string()),
-                    Box::new(move |s| positive(s).map(|v| beta.set(v)).is_some()))}
-                {number("train-lr", "Learning rate", "0.0001", Signal::derive(move || learning_rate.get().to_string()),
-                    Box::new(move |s| positive(s).map(|v| learning_rate.set(v)).is_some()))}
-                {number("train-seed", "Seed", "1", Signal::derive(move || seed.get().to_string()),
-                    Box::new(move |s| s.parse().ok().map(|v| seed.set(v)).is_some()))}
-                {number("train-eval", "Score diversity every N steps (0: never)", "1", Signal::derive(move || eval_every.get().to_string()),
-                    Box::new(move |s| s.parse().ok().filter(|v| *v <= 100).map(|v| eval_every.set(v)).is_some()))}
-                {number("train-probe", "Probe the mechanism every N steps (0: never)", "1", Signal::derive(move || probe_every.get().to_string()),
-                    Box::new(move |s| s.parse().ok().filter(|v| *v <= MAX_RUN_STEPS).map(|v| probe_every.set(v)).is_some()))}
-                {number("train-n", "Run N steps", "1", Signal::derive(move || run_steps.get().to_string()),
-                    Box::new(move |s| s.parse().ok().filter(|v| (1..=MAX_RUN_STEPS).contains(v)).map(|v| run_steps.set(v)).is_some()))}
-            </div>
+/// Puts `next` into `setup` when it passes the link's checks; says why not otherwise.
+fn offer(setup: RwSignal<TrainSetup>, next: Result<TrainSetup, String>, error: RwSignal<Option<String>>) {
+    match next.and_then(|n| n.check().map(|()| n)) {
+        Ok(next) => {
+            error.set(None);
+            if setup.with_untracked(|s| *s != next) {
+                setup.set(next);
+            }
         }
+        Err(why) => error.set(Some(why)),
+    }
+}
+
+/// A field's explanation and, while its value is refused, the reason (announced).
+fn field_notes(id: &'static str, hint: &'static str, error: RwSignal<Option<String>>) -> impl IntoView {
+    view! {
+        <p class="hint" id=format!("{id}-hint")>{hint}</p>
+        <p class="error" id=format!("{id}-error") data-testid=format!("{id}-error") role="alert">{move || error.get()}</p>
+    }
+}
+
+/// One labelled number of the set-up; a refused value stays in the field, marked, and is not
+/// used (the set-up keeps its last valid value).
+fn setting_field(setting: &'static Setting, setup: RwSignal<TrainSetup>) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let id = setting.id;
+    view! {
+        <div class="field">
+            <label for=id>{setting.label}</label>
+            <input id=id data-testid=id type="number" step=setting.step
+                prop:value=move || setup.with(|s| (setting.get)(s))
+                aria-describedby=format!("{id}-hint {id}-error")
+                aria-invalid=move || error.with(Option::is_some).to_string()
+                on:change=move |ev| offer(setup, setting.apply(&setup.get_untracked(), &event_target_value(&ev)), error) />
+            {field_notes(id, setting.hint, error)}
+        </div>
+    }
+}
+
+fn setting_fields(ids: &[&str], setup: RwSignal<TrainSetup>) -> impl IntoView + use<> {
+    ids.iter().filter_map(|id| settings::setting(id)).map(|s| setting_field(s, setup)).collect_view()
+}
+
+/// Which projections LoRA adapts (at least one).
+fn lora_targets(setup: RwSignal<TrainSetup>) -> impl IntoView {
+    let targets = RwSignal::new(setup.get_untracked().train.lora.targets);
+    let error = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        let mut next = setup.get_untracked();
+        next.train.lora.targets = targets.get();
+        offer(setup, Ok(next), error);
+    });
+    let checkbox = move |t: Target| member_checkbox(format!("train-target-{}", t.name()), t.name().to_string(), targets, t, &Target::ALL);
+    view! {
+        <fieldset class="methods" aria-describedby="train-targets-hint train-targets-error">
+            <legend>"LoRA targets"</legend>
+            {Target::ALL.into_iter().map(checkbox).collect_view()}
+            {field_notes("train-targets", "The projections of every block that get an adapter (the paper: q and v).", error)}
+        </fieldset>
+    }
+}
+
+/// Which similarity the training weights come from.
+fn weight_similarity(setup: RwSignal<TrainSetup>) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let choose = move |ev: leptos::ev::Event| {
+        let next = event_target_value(&ev).parse::<SimilarityKind>().map(|kind| {
+            let mut next = setup.get_untracked();
+            next.weighting.similarity = kind;
+            next
+        });
+        offer(setup, next, error);
+    };
+    let option = move |kind: SimilarityKind| {
+        view! { <option value=kind.name() selected=move || setup.with(|s| s.weighting.similarity == kind)>{kind.name()}</option> }
+    };
+    view! {
+        <div class="field">
+            <label for="train-similarity">"Weights from"</label>
+            <select id="train-similarity" data-testid="train-similarity" aria-describedby="train-similarity-hint train-similarity-error"
+                on:change=choose>
+                {Weighting::KINDS.into_iter().map(option).collect_view()}
+            </select>
+            {field_notes("train-similarity", "The similarity the deviations, so DDPO's and DORPO's weights, come from: meaning, style or both (the paper's variants).", error)}
+        </div>
+    }
+}
+
+/// The fields: the common ones, then the rest behind "More settings".
+fn settings_view(setup: RwSignal<TrainSetup>, run_steps: RwSignal<usize>) -> impl IntoView {
+    const COMMON: [&str; 6] = ["train-pairs", "train-beta", "train-lr", "train-seed", "train-eval", "train-probe"];
+    const LORA: [&str; 3] = ["train-lambda", "train-rank", "train-alpha"];
+    const PAIRS: [&str; 2] = ["train-gap", "train-min-weight"];
+    const EVAL: [&str; 3] = ["train-eval-prompts", "train-eval-samples", "train-eval-tokens"];
+    view! {
+        <div class="controls">
+            {setting_fields(&COMMON, setup)}
+            {number("train-n", "Run N steps", "1", Signal::derive(move || run_steps.get().to_string()),
+                Box::new(move |s| s.parse().ok().filter(|v| (1..=MAX_RUN_STEPS).contains(v)).map(|v| run_steps.set(v)).is_some()))}
+        </div>
+        <details class="more" data-testid="train-more">
+            <summary>"More settings: λ, LoRA, pairs and weights, evaluation"</summary>
+            <div class="controls">
+                {setting_fields(&LORA, setup)}
+                {lora_targets(setup)}
+                {setting_fields(&PAIRS, setup)}
+                {weight_similarity(setup)}
+                {setting_fields(&EVAL, setup)}
+            </div>
+        </details>
     }
 }
 
@@ -268,6 +383,16 @@ fn number(id: &'static str, label: &'static str, step: &'static str, get: Signal
                 on:change=move |ev| invalid.set(!set(&event_target_value(&ev))) />
         </div>
     }
+}
+
+/// "LoRA (rank 8 on q and v) preference tuning …" for the set-up's LoRA.
+fn lora_summary(setup: &TrainSetup) -> String {
+    let targets: Vec<&str> = setup.train.lora.targets.iter().map(|t| t.name()).collect();
+    format!(
+        "LoRA (rank {} on {}) preference tuning of SmolLM2, one lane per method, same seed and data. ",
+        setup.train.lora.rank,
+        targets.join(", ")
+    )
 }
 
 /// What the chosen training data is, and why DDPO = DPO on two ratings per prompt.
@@ -330,21 +455,24 @@ pub fn TrainingPanel(
     let on_action: std::rc::Rc<dyn Fn(TrainAction)> = std::rc::Rc::new(on_action);
     let mine = fields.mine;
     let can_set_up = move || !mine.get() || custom.with(|c| c.is_some());
+    let lane_action = StoredValue::new_local(on_action.clone());
     let lanes = move || {
-        let (b, l) = (fields.beta.get(), setup.with(|s| s.train.lambda));
-        view_state.with(|v| v.lanes.clone()).into_iter().map(|lane| lane_view(lane, b, l)).collect_view()
+        let (b, l) = setup.with(|s| (s.train.beta, s.train.lambda));
+        let idle = view_state.with(|v| !v.busy);
+        let lanes = view_state.with(|v| v.lanes.clone()).into_iter().enumerate();
+        lanes.map(|(i, lane)| lane_view(i, lane, b, l, idle, lane_action.get_value())).collect_view()
     };
     view! {
         <section class="panel wide" aria-labelledby="training-heading">
             <h2 id="training-heading">"Training"</h2>
             {lesson_view(view_state, setup, run_steps, lesson, on_action.clone())}
             <p class="hint">
-                "LoRA (rank 8 on q and v) preference tuning of SmolLM2 on the toy set, one lane per method, same seed and data. "
+                {move || setup.with(|s| lora_summary(s))}
                 "DDPO and DORPO weight each pair by how much its chosen response deviates from the others."
             </p>
             {fields.method_checkboxes()}
             {fields.data_choice(custom)}
-            {fields.numbers(run_steps)}
+            {settings_view(setup, run_steps)}
             {buttons(view_state, setup, run_steps, can_set_up, on_action)}
             <p class="hint" role="status" aria-live="polite" data-testid="train-status">{move || view_state.with(|v| v.status.clone())}</p>
             {move || view_state.with(|v| v.progress).map(|(done, total)| view! {

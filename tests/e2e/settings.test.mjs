@@ -1,0 +1,181 @@
+// Every training setting in the page, on the CPU path, in Debian's headless Chromium:
+// - each control changes the share link (decoded by the CLI), a link that sets them all
+//   restores every control in a fresh context, and an invalid value is marked, said and not
+//   used (the link keeps the last valid value);
+// - a DDPO step from a share link (written by the CLI) has the CLI's loss, and the same loss in
+//   a fresh context; the run is in the learner's history after a reload;
+// - a lane's adapters round trip: downloaded from the page after step 1, the CLI's `deviate
+//   train --load` gives the page's step-2 loss on the same pairs; loaded back into a fresh lane,
+//   the page's next loss is the CLI's for the same adapters and batch.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startServer, launch, watchErrors, setField, BIN, ROOT } from './harness.mjs';
+
+let server;
+before(async () => { server = await startServer(); });
+after(async () => { await server?.stop(); });
+
+/** The training set-up the link carries, as the CLI decodes it. */
+function linkedTrain(link) {
+  return JSON.parse(execFileSync(BIN, ['link', 'decode', link], { encoding: 'utf8', cwd: ROOT })).train;
+}
+
+async function waitForNewLink(page, old) {
+  await page.waitForFunction((old) => document.querySelector('[data-testid=share-url]').value !== old, old, { timeout: 10_000 });
+  return page.getByTestId('share-url').inputValue();
+}
+
+// [field, value typed, where the link keeps it]
+const NUMBERS = [
+  ['train-pairs', '3', (t) => t.pairs_per_step],
+  ['train-beta', '0.25', (t) => t.train.beta],
+  ['train-lambda', '0.5', (t) => t.train.lambda],
+  ['train-lr', '0.001', (t) => t.train.learning_rate],
+  ['train-seed', '7', (t) => t.train.seed],
+  ['train-rank', '4', (t) => t.train.lora.rank],
+  ['train-alpha', '8', (t) => t.train.lora.alpha],
+  ['train-gap', '2', (t) => t.gap],
+  ['train-min-weight', '0.2', (t) => t.weighting.min_weight],
+  ['train-eval', '3', (t) => t.eval.every],
+  ['train-eval-prompts', '1', (t) => t.eval.prompts],
+  ['train-eval-samples', '2', (t) => t.eval.samples],
+  ['train-eval-tokens', '16', (t) => t.eval.tokens],
+  ['train-probe', '4', (t) => t.probe.every],
+];
+
+test('CPU path: every training setting changes the link, a link restores it, an invalid value is refused', { timeout: 300_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(server.url);
+    await page.getByTestId('train-more').locator('summary').click();
+    let link = await page.getByTestId('share-url').inputValue();
+    for (const [id, value, where] of NUMBERS) {
+      await setField(page, id, value);
+      link = await waitForNewLink(page, link);
+      assert.equal(String(where(linkedTrain(link))), value, `${id} in the link`);
+      assert.equal(await page.getByTestId(id).getAttribute('aria-invalid'), 'false');
+    }
+    await page.getByTestId('train-target-k').check();
+    link = await waitForNewLink(page, link);
+    assert.deepEqual(linkedTrain(link).train.lora.targets, ['q', 'k', 'v']);
+    await page.getByTestId('train-similarity').selectOption('style');
+    link = await waitForNewLink(page, link);
+    assert.equal(linkedTrain(link).weighting.similarity, 'style');
+
+    // Invalid values: marked, said, not used.
+    for (const [id, value] of [['train-beta', '-1'], ['train-rank', '65'], ['train-min-weight', '1.5'], ['train-eval-samples', '1']]) {
+      await setField(page, id, value);
+      assert.equal(await page.getByTestId(id).getAttribute('aria-invalid'), 'true', `${id} = ${value} is marked`);
+      assert.notEqual((await page.getByTestId(`${id}-error`).textContent()).trim(), '', `${id} = ${value} says why`);
+    }
+    assert.equal(await page.getByTestId('share-url').inputValue(), link, 'refused values leave the link as it was');
+    const kept = linkedTrain(link);
+    assert.deepEqual([kept.train.beta, kept.train.lora.rank, kept.weighting.min_weight, kept.eval.samples], [0.25, 4, 0.2, 2]);
+    // Unchecking every LoRA target: the last one is refused, the link keeps it.
+    for (const target of ['q', 'k', 'v']) await page.getByTestId(`train-target-${target}`).uncheck();
+    assert.notEqual((await page.getByTestId('train-targets-error').textContent()).trim(), '', 'no LoRA target is refused');
+    const lastValid = await page.getByTestId('share-url').inputValue();
+    assert.deepEqual(linkedTrain(lastValid).train.lora.targets, ['v']);
+    for (const target of ['q', 'k']) await page.getByTestId(`train-target-${target}`).check();
+    link = await waitForNewLink(page, lastValid);
+    assert.deepEqual(linkedTrain(link).train.lora.targets, ['q', 'k']);
+    assert.equal((await page.getByTestId('train-targets-error').textContent()).trim(), '', 'the error goes with a valid choice');
+
+    // The link restores every control in a fresh context.
+    const other = await (await browser.newContext()).newPage();
+    const otherErrors = watchErrors(other);
+    await other.goto(link);
+    await other.getByTestId('train-more').locator('summary').click();
+    for (const [id, value] of NUMBERS) assert.equal(await other.getByTestId(id).inputValue(), value, `${id} restored`);
+    for (const [target, on] of [['q', true], ['k', true], ['v', false], ['o', false]]) {
+      assert.equal(await other.getByTestId(`train-target-${target}`).isChecked(), on, `target ${target}`);
+    }
+    assert.equal(await other.getByTestId('train-similarity').inputValue(), 'style');
+    assert.deepEqual([...errors, ...otherErrors], []);
+  } finally {
+    await browser.close();
+  }
+});
+
+/** Clicks Step and waits until the lane shows `rows` steps and the panel is idle; returns the newest loss. */
+async function stepTo(page, rows) {
+  await page.getByTestId('train-step').click();
+  await page.waitForFunction((rows) => document.querySelectorAll('[data-testid=train-row]').length === rows
+    && !document.querySelector('[data-testid=train-step]').disabled, rows, { timeout: 600_000 });
+  return Number(await page.getByTestId('train-loss').first().textContent());
+}
+
+async function setUp(page) {
+  await page.getByTestId('train-setup').click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=lane]').length === 1
+    && document.querySelectorAll('[data-testid=train-row]').length === 0
+    && !document.querySelector('[data-testid=train-step]').disabled, null, { timeout: 600_000 });
+}
+
+/** The CLI's loss for one step numbered `step` (from `adapters`, or fresh ones) with the link's set-up: DDPO, 1 pair, seed 4. */
+function cliLoss(adapters, step) {
+  const load = adapters ? ['--load', adapters] : [];
+  const out = execFileSync(BIN, ['train', '--method', 'ddpo', '--pairs-per-step', '1', '--seed', '4', ...load,
+    '--start-step', String(step), '--steps', '1'], { encoding: 'utf8', cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
+  return JSON.parse(out.trim().split('\n').pop()).loss;
+}
+
+test('CPU path: a DDPO step from a link is the CLI\'s, again in a fresh context; its adapters go to the CLI and back', { timeout: 1_800_000 }, async () => {
+  const spec = JSON.stringify({ train: { methods: ['ddpo'], pairs_per_step: 1, eval: { every: 0 }, probe: { every: 0 }, train: { seed: 4 } }, panel: 'training' });
+  const link = execFileSync(BIN, ['link', 'encode', '--base', server.url], { input: spec, encoding: 'utf8', cwd: ROOT }).trim();
+  const browser = await launch({ webgpu: false });
+  try {
+    const page = await (await browser.newContext({ acceptDownloads: true })).newPage();
+    const errors = watchErrors(page);
+    await page.goto(link);
+    await page.waitForSelector('[data-testid=model-state][data-state=ready]', { timeout: 300_000 });
+    assert.equal(await page.getByTestId('train-seed').inputValue(), '4');
+    await setUp(page);
+    const fresh = await stepTo(page, 1);
+    const cliFresh = cliLoss(null, 1);
+    console.log(`# DDPO step-1 loss from the link: page ${fresh}, CLI ${cliFresh}`);
+    assert.ok(Math.abs(fresh - cliFresh) <= 2e-4, `page ${fresh} vs CLI ${cliFresh}`);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('adapters-download').click()]);
+    assert.equal(download.suggestedFilename(), 'deviate-ddpo-step1.safetensors');
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'deviate-adapters-')), download.suggestedFilename());
+    await download.saveAs(file);
+    await page.waitForFunction(() => /step 1 downloaded/.test(document.querySelector('[data-testid=adapters-note]').textContent));
+    const pageStep2 = await stepTo(page, 2);
+    const cliStep2 = cliLoss(file, 2);
+    console.log(`# step-2 loss from the step-1 adapters: page ${pageStep2}, CLI ${cliStep2}`);
+    assert.ok(Math.abs(pageStep2 - cliStep2) <= 2e-4, `page ${pageStep2} vs CLI ${cliStep2}`);
+
+    // Back into a fresh lane: its first step starts from the loaded adapters.
+    await setUp(page);
+    await page.getByTestId('adapters-load').setInputFiles(file);
+    await page.waitForFunction(() => /Adapters loaded/.test(document.querySelector('[data-testid=adapters-note]').textContent));
+    const pageLoaded = await stepTo(page, 1);
+    const cliLoaded = cliLoss(file, 1);
+    console.log(`# step-1 loss from the loaded adapters: page ${pageLoaded}, CLI ${cliLoaded}`);
+    assert.ok(Math.abs(pageLoaded - cliLoaded) <= 2e-4, `page ${pageLoaded} vs CLI ${cliLoaded}`);
+    assert.ok(Math.abs(pageLoaded - fresh) > 1e-3, `the loaded adapters changed the step-1 loss (${fresh} fresh)`);
+    // The runs are in the learner's history, which survives a reload.
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=history-row]').length >= 1);
+    await page.reload();
+    await page.waitForSelector('[data-testid=history-row]');
+    assert.match(await page.getByTestId('learner-summary').textContent(), /\d+ training runs?/);
+    assert.deepEqual(errors, []);
+
+    // The same link in a fresh context: the same first loss, to the digit shown.
+    const other = await (await browser.newContext()).newPage();
+    const otherErrors = watchErrors(other);
+    await other.goto(link);
+    await other.waitForSelector('[data-testid=model-state][data-state=ready]', { timeout: 300_000 });
+    await setUp(other);
+    assert.equal(await stepTo(other, 1), fresh);
+    assert.deepEqual(otherErrors, []);
+  } finally {
+    await browser.close();
+  }
+});

@@ -45,9 +45,12 @@ setup-test:
 models:
 	python3 scripts/fetch_models.py
 
+# wasm-bindgen runs only when the wasm is newer than pkg/ (it takes seconds; a warm serve should not).
 wasm:
 	cargo build --lib --target wasm32-unknown-unknown --profile wasm-release
-	wasm-bindgen --target web --no-typescript --out-dir pkg $(WASM)
+	@if [ ! -f pkg/deviate_bg.wasm ] || [ $(WASM) -nt pkg/deviate_bg.wasm ]; then \
+		echo "wasm-bindgen --target web --no-typescript --out-dir pkg $(WASM)"; \
+		wasm-bindgen --target web --no-typescript --out-dir pkg $(WASM); fi
 
 native:
 	cargo build --bin deviate

@@ -132,17 +132,16 @@ pub enum Source {
 pub async fn load(entry: &ManifestEntry, on_progress: impl Fn(u64)) -> Result<(Vec<u8>, Source), String> {
     let url = entry.url.as_str();
     let cache = open_cache().await;
-    if let Some(cache) = &cache {
-        if let Ok(hit) = wait(cache.match_with_str(url)).await {
-            if let Ok(response) = hit.dyn_into::<Response>() {
-                let buffer: js_sys::Object = wait(response.array_buffer().map_err(describe)?).await?.unchecked_into();
-                if sha256_hex(&buffer).await? == entry.sha256 {
-                    return Ok((Uint8Array::new(&buffer).to_vec(), Source::Cache));
-                }
-                // A damaged cache entry is dropped and downloaded again.
-                let _ = wait(cache.delete_with_str(url)).await;
-            }
+    if let Some(cache) = &cache
+        && let Ok(hit) = wait(cache.match_with_str(url)).await
+        && let Ok(response) = hit.dyn_into::<Response>()
+    {
+        let buffer: js_sys::Object = wait(response.array_buffer().map_err(describe)?).await?.unchecked_into();
+        if sha256_hex(&buffer).await? == entry.sha256 {
+            return Ok((Uint8Array::new(&buffer).to_vec(), Source::Cache));
         }
+        // A damaged cache entry is dropped and downloaded again.
+        let _ = wait(cache.delete_with_str(url)).await;
     }
 
     let init = RequestInit::new();

@@ -200,13 +200,13 @@ impl Training {
             }
             session.steps = step;
             let every = session.setup.probe.every;
-            if every > 0 && step % every == 0 {
+            if every > 0 && step.is_multiple_of(every) {
                 for lane in 0..session.lanes.len() {
                     probe_lane(session, Some(lane)).await?;
                 }
             }
             let every = session.setup.eval.every;
-            if every > 0 && step % every == 0 {
+            if every > 0 && step.is_multiple_of(every) {
                 for lane in 0..session.lanes.len() {
                     evaluate(session, Some(lane)).await?;
                 }
@@ -290,7 +290,7 @@ async fn evaluate(session: &Session, lane: Option<usize>) -> Result<(), String> 
     for index in 0..total {
         session.rt.post(&Event::TrainEvaluating { id, lane, done: index, total });
         TimeoutFuture::new(0).await;
-        let prompt = evaluate_prompt(&session.lm, &session.embedder, &policy, &session.set, config, index).await;
+        let prompt = evaluate_prompt(&session.lm, &session.embedder, policy, &session.set, config, index).await;
         scores.push(prompt.map_err(|e| e.to_string())?);
     }
     let method = lane.map(|i| session.lanes[i].trainer.method());

@@ -467,7 +467,7 @@ pub fn TrainingPanel(
             <h2 id="training-heading">"Training"</h2>
             {lesson_view(view_state, setup, run_steps, lesson, on_action.clone())}
             <p class="hint">
-                {move || setup.with(|s| lora_summary(s))}
+                {move || setup.with(lora_summary)}
                 "DDPO and DORPO weight each pair by how much its chosen response deviates from the others."
             </p>
             {fields.method_checkboxes()}

@@ -23,16 +23,20 @@ before(async () => {
   symlinkSync(SITE, path.join(parent, 'deviate'));
   const child = spawn('python3', ['-u', '-m', 'http.server', '0', '--bind', '127.0.0.1', '--directory', parent],
     { stdio: ['ignore', 'pipe', 'ignore'] });
-  let buffered = '';
-  for await (const chunk of child.stdout) {
-    buffered += chunk;
-    const port = buffered.match(/port (\d+)/)?.[1];
-    if (port) {
-      server = { url: `http://127.0.0.1:${port}${SUB_PATH}`, stop: async () => { child.kill(); await once(child, 'exit'); rmSync(parent, { recursive: true }); } };
-      return;
-    }
-  }
-  throw new Error(`http.server exited before serving: ${buffered}`);
+  const exited = once(child, 'exit');
+  // The whole first line, and the pipe left open: Python prints the line in two writes, and a
+  // pipe closed between them kills the server (EPIPE on the newline).
+  const port = await new Promise((resolve, reject) => {
+    let buffered = '';
+    child.stdout.on('data', (chunk) => {
+      buffered += chunk;
+      const line = buffered.match(/port (\d+) .*\n/);
+      if (line) resolve(line[1]);
+    });
+    child.on('exit', () => reject(new Error(`http.server exited before serving: ${buffered}`)));
+  });
+  const stop = async () => { if (child.exitCode === null) child.kill(); await exited; rmSync(parent, { recursive: true }); };
+  server = { url: `http://127.0.0.1:${port}${SUB_PATH}`, stop };
 });
 after(async () => { await server?.stop(); });
 

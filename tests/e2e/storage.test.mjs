@@ -25,7 +25,8 @@ test('CPU path: stored data that fails its checks survives reloads untouched', {
     });
     await page.evaluate((bad) => { localStorage.clear(); localStorage.setItem('deviate.v1', bad); }, bad);
     for (const round of [1, 2]) {
-      await page.goto(`${server.url}?round=${round}`);
+      // The default 30 s can pass while the machine is still busy with the previous test's browser.
+      await page.goto(`${server.url}?round=${round}`, { timeout: 120_000 });
       await page.waitForSelector('[data-testid=model-state][data-state=ready]', { timeout: 300_000 });
       await page.waitForFunction(() => document.querySelectorAll('[data-testid=bar]').length > 0, null, { timeout: 120_000 });
       const message = await page.getByTestId('storage-error').textContent();

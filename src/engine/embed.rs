@@ -72,12 +72,7 @@ impl Embedder {
         let mask = Tensor::<2>::from_data(TensorData::new(batch.mask, shape), &self.device);
         let embeddings = self.model.embed(ids, mask);
         let [rows, width] = embeddings.dims();
-        let flat: Vec<f32> = embeddings
-            .into_data_async()
-            .await
-            .map_err(|e| EmbedError::Readback(format!("{e:?}")))?
-            .try_into_vec()
-            .map_err(|e| EmbedError::Readback(format!("{e:?}")))?;
+        let flat = crate::engine::readback::floats(embeddings).await.map_err(EmbedError::Readback)?;
         let vectors = (0..rows).map(|r| flat[r * width..(r + 1) * width].to_vec()).collect();
         Ok(Embedded { vectors, truncated: batch.truncated })
     }

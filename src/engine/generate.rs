@@ -189,13 +189,7 @@ async fn next_logits(model: &Llama, device: &Device, ids: Vec<u32>, batch: usize
     let hidden = model.forward(ids, cache, None, Adapters::On);
     let [_, _, width] = hidden.dims();
     let last = hidden.narrow(1, len - 1, 1).reshape([batch, width]);
-    model
-        .logits(last)
-        .into_data_async()
-        .await
-        .map_err(|e| GenerateError::Readback(format!("{e:?}")))?
-        .try_into_vec()
-        .map_err(|e| GenerateError::Readback(format!("{e:?}")))
+    crate::engine::readback::floats(model.logits(last)).await.map_err(GenerateError::Readback)
 }
 
 /// A generation in progress: call [`Generation::step`] until [`Generation::is_done`]. Between

@@ -10,6 +10,7 @@ pub mod link;
 pub mod losses;
 pub mod probe;
 pub mod protocol;
+pub mod readback;
 pub mod similarity;
 pub mod store;
 pub mod train;

@@ -90,12 +90,7 @@ pub async fn jaccard_distances<S: AsRef<str>>(
     }
     let x = Tensor::<2>::from_data(TensorData::new(incidence, [n, v]), device);
     let intersections = x.clone().matmul(x.transpose());
-    let counts: Vec<f32> = intersections
-        .into_data_async()
-        .await
-        .map_err(|e| ReadbackError(format!("{e:?}")))?
-        .try_into_vec()
-        .map_err(|e| ReadbackError(format!("{e:?}")))?;
+    let counts = crate::engine::readback::floats(intersections).await.map_err(ReadbackError)?;
     Ok(DistanceMatrix::from_fn(n, |i, j| {
         let common = counts[i * n + j].round() as usize;
         1.0 - jaccard_from_counts(sets[i].len(), sets[j].len(), common)

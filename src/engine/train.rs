@@ -151,11 +151,7 @@ struct SequenceLogps {
 }
 
 async fn read(x: Tensor<1>) -> Result<Vec<f32>, TrainError> {
-    x.into_data_async()
-        .await
-        .map_err(|e| TrainError::Readback(format!("{e:?}")))?
-        .try_into_vec()
-        .map_err(|e| TrainError::Readback(format!("{e:?}")))
+    crate::engine::readback::floats(x).await.map_err(TrainError::Readback)
 }
 
 /// Log-probs of `pairs` under `model` (adapters on or off): chosen rows, then rejected rows;

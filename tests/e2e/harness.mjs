@@ -1,4 +1,4 @@
-// Shared e2e plumbing: the `deviate serve` server, Debian's Chromium through playwright-core,
+// Shared e2e plumbing: the static server of `make serve` (scripts/serve.py), Debian's Chromium through playwright-core,
 // and the CLI as the oracle the page's numbers are compared with.
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -13,16 +13,16 @@ export const BIN = process.env.DEVIATE_BIN
 export const OUT = path.join(ROOT, 'test-output', 'e2e');
 mkdirSync(OUT, { recursive: true });
 
-/** Starts `deviate serve --port 0` and resolves to { url, stop }. */
+/** Starts `scripts/serve.py --port 0` (what `make serve` runs) and resolves to { url, stop }. */
 export async function startServer() {
-  const child = spawn(BIN, ['serve', '--port', '0', '--root', ROOT], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('python3', [path.join(ROOT, 'scripts/serve.py'), '--port', '0', '--root', ROOT], { stdio: ['ignore', 'pipe', 'inherit'] });
   let buffered = '';
   for await (const chunk of child.stdout) {
     buffered += chunk;
     const match = buffered.match(/at (http:\/\/\S+)/);
     if (match) return { url: match[1], stop: async () => { child.kill(); await once(child, 'exit'); } };
   }
-  throw new Error(`deviate serve exited before serving: ${buffered}`);
+  throw new Error(`scripts/serve.py exited before serving: ${buffered}`);
 }
 
 // Flags for a quiet, closed-network headless Chromium (see the env notes on this machine).

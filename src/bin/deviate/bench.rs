@@ -42,13 +42,13 @@ struct Report {
     tokens_per_sentence: f64,
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
 
-pub fn embed(models_dir: &Path, count: usize, repeats: usize, json: bool) -> Result<()> {
-    let embedder = models::embedder(models_dir, &Device::flex())?;
+pub fn embed(models_dir: &Path, device: &Device, label: &str, count: usize, repeats: usize, json: bool) -> Result<()> {
+    let embedder = models::embedder(models_dir, device)?;
     let texts = sentences(count);
     let tokens = texts.iter().map(|t| embedder.token_ids(t).map(|ids| ids.len())).sum::<Result<usize, _>>()?;
     // Warm-up: first calls allocate and fill caches.
@@ -74,7 +74,7 @@ pub fn embed(models_dir: &Path, count: usize, repeats: usize, json: bool) -> Res
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "deviate embed (burn Flex CPU, {} sentences of {:.0} tokens, median of {repeats}):",
+            "deviate embed ({label}, {} sentences of {:.0} tokens, median of {repeats}):",
             report.sentences.len(),
             report.tokens_per_sentence
         );
@@ -98,8 +98,8 @@ struct GenerateReport {
     batch_8: f64,
 }
 
-pub fn generate(models_dir: &Path, tokens: usize, repeats: usize, json: bool) -> Result<()> {
-    let lm = models::language_model(models_dir, &Device::flex())?;
+pub fn generate(models_dir: &Path, device: &Device, label: &str, tokens: usize, repeats: usize, json: bool) -> Result<()> {
+    let lm = models::language_model(models_dir, device)?;
     let prompt_ids = lm.tokenizer().encode(&LanguageModel::prompt_text(GENERATE_PROMPT, false))?;
     let rate = |n: usize| -> Result<f64> {
         let params = GenerateParams { n, max_tokens: tokens, min_tokens: tokens, ..Default::default() };
@@ -119,7 +119,7 @@ pub fn generate(models_dir: &Path, tokens: usize, repeats: usize, json: bool) ->
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "deviate generate (burn Flex CPU, prompt of {} tokens, {} new tokens, median of {repeats}):",
+            "deviate generate ({label}, prompt of {} tokens, {} new tokens, median of {repeats}):",
             report.prompt_ids.len(),
             tokens
         );
@@ -146,11 +146,10 @@ struct TrainPair {
 }
 
 /// Times one DDPO step on the first `pairs` toy pairs (each sequence ≤ 96 tokens).
-pub fn train(models_dir: &Path, data: &Path, pairs: usize, repeats: usize, json: bool) -> Result<()> {
+pub fn train(models_dir: &Path, device: &Device, label: &str, data: &Path, pairs: usize, repeats: usize, json: bool) -> Result<()> {
     let set = crate::experiment::load_set(data)?;
-    let device = Device::flex();
-    let lm = models::language_model(models_dir, &device)?;
-    let embedder = models::embedder(models_dir, &device)?;
+    let lm = models::language_model(models_dir, device)?;
+    let embedder = models::embedder(models_dir, device)?;
     let config = ExperimentConfig::default();
     let analysis = pollster::block_on(analyse(&embedder, &set, &config.weighting))?;
     let prepared = prepare_pairs(&lm, &set, &analysis, Method::Ddpo, &config)?;
@@ -160,7 +159,7 @@ pub fn train(models_dir: &Path, data: &Path, pairs: usize, repeats: usize, json:
         .filter(|t| t.prompt.len() + t.chosen.len().max(t.rejected.len()) <= 96)
         .take(pairs)
         .collect();
-    let mut trainer = Trainer::new(lm.model(), Method::Ddpo, TrainConfig::default(), &device);
+    let mut trainer = Trainer::new(lm.model(), Method::Ddpo, TrainConfig::default(), device);
     pollster::block_on(trainer.step(&tokens))?; // warm-up; fills the reference cache
     let mut times = Vec::with_capacity(repeats);
     for _ in 0..repeats {
@@ -179,7 +178,7 @@ pub fn train(models_dir: &Path, data: &Path, pairs: usize, repeats: usize, json:
         println!("{}", serde_json::to_string(&report)?);
     } else {
         let longest = report.pairs.iter().map(|p| p.prompt.len() + p.chosen.len().max(p.rejected.len())).max().unwrap_or(0);
-        println!("deviate train (burn Flex CPU, DDPO, LoRA r8 q+v, {} pairs, longest sequence {longest} tokens, median of {repeats}):", report.pairs.len());
+        println!("deviate train ({label}, DDPO, LoRA r8 q+v, {} pairs, longest sequence {longest} tokens, median of {repeats}):", report.pairs.len());
         println!("  {:.2} s per step", report.step_seconds);
     }
     Ok(())

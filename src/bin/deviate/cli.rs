@@ -12,13 +12,20 @@ use deviate::engine::generate::GenerateParams;
 use deviate::engine::experiment::ExperimentConfig;
 use deviate::engine::train::Method;
 
-use crate::{bench, deviation, embed, experiment, generate, link, loss, pairs, serve, train};
+use anyhow::Result;
+
+use crate::devices::DeviceKind;
+use crate::{bench, bench_lesson, bench_work, deviation, embed, experiment, generate, link, loss, pairs, train};
 
 #[derive(Parser)]
 #[command(name = "deviate", version, about = "Deviation-weighted preference optimisation playground")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// What the models run on: flex (burn's CPU backend, the page's CPU path) or wgpu (burn's
+    /// GPU backend: Vulkan, Metal or DX12; the page's WebGPU kernels).
+    #[arg(long, global = true, value_enum, default_value = "flex")]
+    device: DeviceKind,
 }
 
 #[derive(Subcommand)]
@@ -167,15 +174,6 @@ enum Command {
         #[command(subcommand)]
         what: Link,
     },
-    /// Serve the playground (index.html, pkg/, www/) over HTTP.
-    Serve {
-        /// Port on 127.0.0.1; 0 picks a free one.
-        #[arg(long, default_value_t = 8080)]
-        port: u16,
-        /// Folder to serve: the repository root, holding index.html.
-        #[arg(long, default_value = ".")]
-        root: PathBuf,
-    },
 }
 
 /// Sampling options shared by `generate` and the benchmarks.
@@ -269,6 +267,28 @@ enum Bench {
         #[command(flatten)]
         common: BenchArgs,
     },
+    /// The figures a lesson waits on, as JSON the browser bench (tests/e2e/bench.test.mjs) repeats:
+    /// greedy tokens/s at batch 1 and 4, a DDPO lane-step on 2 pairs, an evaluation, MiniLM sentences/s.
+    Lesson {
+        /// New tokens per continuation in the generation figures.
+        #[arg(long, default_value_t = 32)]
+        tokens: usize,
+        /// Sentences in the MiniLM request.
+        #[arg(long, default_value_t = 32)]
+        sentences: usize,
+        #[arg(long, default_value = "www/data/toy_prefs.json")]
+        data: PathBuf,
+        #[command(flatten)]
+        common: BenchArgs,
+    },
+    /// Kernel launches (GPU dispatches) and readbacks per decoding step and per DDPO step: what
+    /// a GPU in a browser pays for whatever its speed (use with --device wgpu).
+    Work {
+        #[arg(long, default_value = "www/data/toy_prefs.json")]
+        data: PathBuf,
+        #[command(flatten)]
+        common: BenchArgs,
+    },
     /// SmolLM2 tokens/s at batch 1 and batch 8 (compare: bench/peer_generate.py).
     Generate {
         /// New tokens per continuation (every continuation runs to this length).
@@ -281,44 +301,53 @@ enum Bench {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    match run(cli.command, cli.device) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("deviate: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command, kind: DeviceKind) -> Result<()> {
+    let device = || kind.open();
+    let label = kind.label();
+    match command {
         Command::Deviation { similarity, input, min_weight, models } => {
-            deviation::run(similarity, input, min_weight, &models)
+            deviation::run(similarity, input, min_weight, &models, &device()?)
         }
-        Command::Embed { input, models } => embed::run(input.as_deref(), &models),
+        Command::Embed { input, models } => embed::run(input.as_deref(), &models, &device()?),
         Command::Bench { what: Bench::Embed { sentences, common: c } } => {
-            bench::embed(&c.models, sentences, c.repeats.max(1), c.json)
+            bench::embed(&c.models, &device()?, label, sentences, c.repeats.max(1), c.json)
         }
-        Command::Generate { prompt, sampling, models } => generate::run(&prompt, &sampling.params(), &models),
+        Command::Generate { prompt, sampling, models } => generate::run(&prompt, &sampling.params(), &models, &device()?),
         Command::Bench { what: Bench::Generate { tokens, common: c } } => {
-            bench::generate(&c.models, tokens, c.repeats.max(1), c.json)
+            bench::generate(&c.models, &device()?, label, tokens, c.repeats.max(1), c.json)
         }
         Command::Experiment { methods, steps, eval_every, seed, seeds, probe_every, probe_prompts, pairs_per_step, samples, eval_prompts, eval_tokens, out, data, models } => {
             let config = ExperimentConfig {
                 methods, steps, eval_every, seed, pairs_per_step, samples, eval_prompts, eval_tokens, probe_every, probe_prompts,
                 ..Default::default()
             };
-            experiment::run(&config, seeds.as_deref(), &data, out, &models)
+            experiment::run(&config, seeds.as_deref(), &data, out, &models, &device()?)
         }
         Command::Compare { reports, out } => experiment::compare(&reports, out),
         Command::Train { method, steps, start_step, pairs_per_step, seed, learning_rate, load, save, data, models } => {
             let args = train::TrainArgs { method, steps, start_step, pairs_per_step, seed, learning_rate, load, save, data };
-            train::run(&args, &models)
+            train::run(&args, &models, &device()?)
         }
         Command::Bench { what: Bench::Train { pairs, data, common: c } } => {
-            bench::train(&c.models, &data, pairs.max(1), c.repeats.max(1), c.json)
+            bench::train(&c.models, &device()?, label, &data, pairs.max(1), c.repeats.max(1), c.json)
         }
-        Command::Pairs { method, seed, data, models } => pairs::run(method, seed, &data, &models),
+        Command::Bench { what: Bench::Lesson { tokens, sentences, data, common: c } } => {
+            let args = bench_lesson::LessonArgs { data, tokens: tokens.max(1), sentences: sentences.max(1), repeats: c.repeats.max(1), json: c.json };
+            bench_lesson::run(&c.models, &device()?, label, &args)
+        }
+        Command::Bench { what: Bench::Work { data, common: c } } => bench_work::run(&c.models, &device()?, label, &data, c.json),
+        Command::Pairs { method, seed, data, models } => pairs::run(method, seed, &data, &models, &device()?),
         Command::Loss { method } => loss::run(method),
         Command::Link { what: Link::Encode { input, base } } => link::encode(input.as_deref(), base.as_deref()),
         Command::Link { what: Link::Decode { link: token } } => link::decode(&token),
-        Command::Serve { port, root } => serve::run(port, &root),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("deviate: {error:#}");
-            ExitCode::FAILURE
-        }
     }
 }

@@ -15,12 +15,11 @@ use crate::{input, models};
 /// Reads one record per line and writes one result per line, in order. Blank lines are
 /// skipped. The first bad line stops the run with an error naming it; every result for the
 /// lines before it has been written and flushed.
-pub fn run(similarity: SimilarityKind, input: Option<PathBuf>, min_weight: Option<f64>, models_dir: &Path) -> Result<()> {
-    let device = Device::flex();
-    let embedder = if similarity.needs_embedder() { Some(models::embedder(models_dir, &device)?) } else { None };
+pub fn run(similarity: SimilarityKind, input: Option<PathBuf>, min_weight: Option<f64>, models_dir: &Path, device: &Device) -> Result<()> {
+    let embedder = if similarity.needs_embedder() { Some(models::embedder(models_dir, device)?) } else { None };
     let (reader, mut progress) = input::open(input.as_deref())?;
     let mut out = BufWriter::new(io::stdout().lock());
-    let result = stream(similarity, &device, embedder.as_ref(), reader, &mut out, min_weight, &mut progress);
+    let result = stream(similarity, device, embedder.as_ref(), reader, &mut out, min_weight, &mut progress);
     progress.finish();
     out.flush().context("cannot write to stdout")?;
     result

@@ -18,8 +18,8 @@ struct Line<'a> {
     truncated: bool,
 }
 
-pub fn run(input: Option<&Path>, models_dir: &Path) -> Result<()> {
-    let embedder = models::embedder(models_dir, &Device::flex())?;
+pub fn run(input: Option<&Path>, models_dir: &Path, device: &Device) -> Result<()> {
+    let embedder = models::embedder(models_dir, device)?;
     let (reader, mut progress) = input::open(input)?;
     let mut out = BufWriter::new(io::stdout().lock());
     let mut batch: Vec<String> = Vec::with_capacity(MAX_BATCH);

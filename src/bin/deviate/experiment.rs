@@ -29,15 +29,14 @@ pub fn load_set(path: &Path) -> Result<PreferenceSet> {
 
 /// Runs the experiment for each seed (`seeds` as in `--seeds`, else `config.seed`), prints the
 /// rows and the paired comparisons, and writes the report.
-pub fn run(config: &ExperimentConfig, seeds: Option<&str>, data: &Path, out: Option<PathBuf>, models_dir: &Path) -> Result<()> {
+pub fn run(config: &ExperimentConfig, seeds: Option<&str>, data: &Path, out: Option<PathBuf>, models_dir: &Path, device: &Device) -> Result<()> {
     let seeds = match seeds {
         Some(list) => compare::parse_seeds(list).map_err(|e| anyhow::anyhow!("--seeds: {e}"))?,
         None => vec![config.seed],
     };
     let set = load_set(data)?;
-    let device = Device::flex();
-    let lm = models::language_model(models_dir, &device)?;
-    let embedder = models::embedder(models_dir, &device)?;
+    let lm = models::language_model(models_dir, device)?;
+    let embedder = models::embedder(models_dir, device)?;
     let started = std::time::Instant::now();
     let mut reports = Vec::new();
     for &seed in &seeds {

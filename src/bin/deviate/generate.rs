@@ -11,8 +11,8 @@ use deviate::engine::generate::{GenerateEvent, GenerateParams};
 
 use crate::models;
 
-pub fn run(prompt: &str, params: &GenerateParams, models_dir: &Path) -> Result<()> {
-    let lm = models::language_model(models_dir, &Device::flex())?;
+pub fn run(prompt: &str, params: &GenerateParams, models_dir: &Path, device: &Device) -> Result<()> {
+    let lm = models::language_model(models_dir, device)?;
     let progress = io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new((params.n * params.max_tokens) as u64);
         bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} tokens, {per_sec} {msg}").expect("template"));

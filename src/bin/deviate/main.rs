@@ -4,9 +4,15 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod bench;
 #[cfg(not(target_arch = "wasm32"))]
+mod bench_lesson;
+#[cfg(not(target_arch = "wasm32"))]
+mod bench_work;
+#[cfg(not(target_arch = "wasm32"))]
 mod cli;
 #[cfg(not(target_arch = "wasm32"))]
 mod deviation;
+#[cfg(not(target_arch = "wasm32"))]
+mod devices;
 #[cfg(not(target_arch = "wasm32"))]
 mod embed;
 #[cfg(not(target_arch = "wasm32"))]
@@ -23,8 +29,6 @@ mod loss;
 mod models;
 #[cfg(not(target_arch = "wasm32"))]
 mod pairs;
-#[cfg(not(target_arch = "wasm32"))]
-mod serve;
 #[cfg(not(target_arch = "wasm32"))]
 mod train;
 

@@ -12,11 +12,10 @@ use deviate::engine::train::Method;
 
 use crate::{experiment::load_set, models};
 
-pub fn run(method: Method, seed: u64, data: &Path, models_dir: &Path) -> Result<()> {
+pub fn run(method: Method, seed: u64, data: &Path, models_dir: &Path, device: &Device) -> Result<()> {
     let set = load_set(data)?;
-    let device = Device::flex();
-    let lm = models::language_model(models_dir, &device)?;
-    let embedder = models::embedder(models_dir, &device)?;
+    let lm = models::language_model(models_dir, device)?;
+    let embedder = models::embedder(models_dir, device)?;
     let config = ExperimentConfig { seed, ..Default::default() };
     let analysis = pollster::block_on(analyse(&embedder, &set, &config.weighting))?;
     let pairs = prepare_pairs(&lm, &set, &analysis, method, &config)?;

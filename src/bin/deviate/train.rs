@@ -25,19 +25,18 @@ pub struct TrainArgs {
     pub data: PathBuf,
 }
 
-pub fn run(args: &TrainArgs, models_dir: &Path) -> Result<()> {
+pub fn run(args: &TrainArgs, models_dir: &Path, device: &Device) -> Result<()> {
     if args.steps == 0 || args.pairs_per_step == 0 || args.start_step == 0 {
         bail!("--steps, --start-step and --pairs-per-step must be at least 1");
     }
     let set = load_set(&args.data)?;
-    let device = Device::flex();
-    let lm = models::language_model(models_dir, &device)?;
-    let embedder = models::embedder(models_dir, &device)?;
+    let lm = models::language_model(models_dir, device)?;
+    let embedder = models::embedder(models_dir, device)?;
     let config = ExperimentConfig { seed: args.seed, ..Default::default() };
     let analysis = pollster::block_on(analyse(&embedder, &set, &config.weighting))?;
     let pairs = prepare_pairs(&lm, &set, &analysis, args.method, &config)?;
     let train = TrainConfig { seed: args.seed, learning_rate: args.learning_rate, ..Default::default() };
-    let mut trainer = Trainer::new(lm.model(), args.method, train, &device);
+    let mut trainer = Trainer::new(lm.model(), args.method, train, device);
     if let Some(path) = &args.load {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         trainer.load_adapters(bytes).with_context(|| format!("{}", path.display()))?;

@@ -9,14 +9,14 @@ WASM_OPT := node_modules/.bin/wasm-opt
 # `make site MODELS_BASE=https://…/` serves the model files from there instead of next to the page.
 MODELS_BASE ?=
 
-.PHONY: serve test setup setup-test models wasm native site wasm-opt lint-workflows test-trl test-native test-wasm test-e2e sizes clean
+.PHONY: serve test setup setup-test models wasm native site wasm-opt lint-workflows test-trl test-native test-wasm test-e2e sizes size-budget clean
 
 ## Build the wasm if needed and serve the playground at http://127.0.0.1:$(PORT) (no native build)
 serve: setup models wasm
 	python3 scripts/serve.py --port $(PORT)
 
 ## Run every test: native, wasm in headless Chromium, the workflow lint, Playwright e2e
-test: setup-test models wasm native site test-native test-wasm lint-workflows test-e2e
+test: setup-test models wasm native site size-budget test-native test-wasm lint-workflows test-e2e
 
 ## A static folder, site/, that any static host serves, from a sub-path too (see README)
 site: setup models wasm wasm-opt
@@ -49,8 +49,8 @@ models:
 wasm:
 	cargo build --lib --target wasm32-unknown-unknown --profile wasm-release
 	@if [ ! -f pkg/deviate_bg.wasm ] || [ $(WASM) -nt pkg/deviate_bg.wasm ]; then \
-		echo "wasm-bindgen --target web --no-typescript --out-dir pkg $(WASM)"; \
-		wasm-bindgen --target web --no-typescript --out-dir pkg $(WASM); fi
+		echo "wasm-bindgen --target web --no-typescript --remove-name-section --out-dir pkg $(WASM)"; \
+		wasm-bindgen --target web --no-typescript --remove-name-section --out-dir pkg $(WASM); fi
 
 native:
 	cargo build --bin deviate
@@ -67,10 +67,14 @@ test-wasm:
 test-e2e:
 	DEVIATE_BIN=$(BIN) npm run --silent e2e
 
-## Release wasm size, raw and gzipped
-sizes:
-	@ls -l pkg/deviate_bg.wasm | awk '{print "raw    " $$5 " bytes"}'
-	@gzip -9 -c pkg/deviate_bg.wasm | wc -c | awk '{print "gzip   " $$1 " bytes"}'
+## The shipped wasm's size (site/, wasm-opt'd) and pkg/'s: raw, gzip -9, brotli; fails over 4 MB gzipped
+sizes: site
+	node scripts/sizes.mjs --budget-gzip 4000000 site/pkg/deviate_bg.*.wasm
+	node scripts/sizes.mjs pkg/deviate_bg.wasm
+
+# make test's part of it: the shipped wasm's gzip size against the budget (seconds, no brotli)
+size-budget: site
+	node scripts/sizes.mjs --gzip-only --budget-gzip 4000000 site/pkg/deviate_bg.*.wasm
 
 clean:
 	rm -rf pkg site test-output

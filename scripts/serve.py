@@ -54,7 +54,12 @@ def main():
     except OSError as error:
         sys.exit(f"serve: cannot listen on port {args.port}: {error}")
     host, port = server.server_address[:2]
-    print(f"serving {root} at http://{host}:{port}/", flush=True)
+    try:
+        # One write, so a reader that stops at the address never cuts the line.
+        sys.stdout.write(f"serving {root} at http://{host}:{port}/\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass  # whoever started us stopped reading; go on serving
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -14,15 +14,27 @@ export const OUT = path.join(ROOT, 'test-output', 'e2e');
 mkdirSync(OUT, { recursive: true });
 
 /** Starts `scripts/serve.py --port 0` (what `make serve` runs) and resolves to { url, stop }. */
-export async function startServer() {
+export function startServer() {
   const child = spawn('python3', [path.join(ROOT, 'scripts/serve.py'), '--port', '0', '--root', ROOT], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let buffered = '';
-  for await (const chunk of child.stdout) {
-    buffered += chunk;
-    const match = buffered.match(/at (http:\/\/\S+)/);
-    if (match) return { url: match[1], stop: async () => { child.kill(); await once(child, 'exit'); } };
-  }
-  throw new Error(`scripts/serve.py exited before serving: ${buffered}`);
+  const exited = once(child, 'exit');
+  // The pipe stays open and drained for the server's whole life (closing it early could fail a
+  // later write of the server's).
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      buffered += chunk;
+      const match = buffered.match(/at (http:\/\/\S+)\n/);
+      if (match) {
+        buffered = ''; // later output (there is none) could not match a second time
+        resolve({
+          url: match[1],
+          stop: async () => { if (child.exitCode === null && child.signalCode === null) child.kill(); await exited; },
+        });
+      }
+    });
+    exited.then(() => reject(new Error(`scripts/serve.py exited before serving: ${buffered}`)));
+  });
 }
 
 // Flags for a quiet, closed-network headless Chromium (see the env notes on this machine).

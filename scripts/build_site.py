@@ -54,7 +54,8 @@ def hashed_name(name, data):
 
 
 def optimise_wasm(source, wasm_opt):
-    """The wasm after wasm-opt -Oz (the feature flags are those rustc's wasm32 target emits).
+    """The wasm after wasm-opt -Oz (the feature flags are those rustc's wasm32 target emits, with
+    .cargo/config.toml's simd128).
     A pass takes minutes, so its result is kept by the input's hash in the build folder."""
     data = source.read_bytes()
     cache = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "wasm-opt"
@@ -64,7 +65,7 @@ def optimise_wasm(source, wasm_opt):
         return cached.read_bytes()
     cache.mkdir(parents=True, exist_ok=True)
     features = ["--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext",
-                "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue"]
+                "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue", "--enable-simd"]
     print(f"build_site: wasm-opt -Oz on {len(data) / 1e6:.1f} MB (a few minutes)", flush=True)
     partial = cached.with_suffix(".partial")
     subprocess.run([wasm_opt, "-Oz", *features, str(source), "-o", str(partial)], check=True)

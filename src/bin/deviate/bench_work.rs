@@ -32,7 +32,7 @@ impl LaunchObserver for Launches {
 }
 
 /// Launches and readbacks of one piece of work.
-#[derive(Clone, Copy, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize)]
 struct Work {
     dispatches: f64,
     readbacks: f64,
@@ -69,9 +69,11 @@ pub fn run(models_dir: &Path, device: &Device, label: &str, data: &Path, json: b
                 pollster::block_on(lm.generate(GENERATE_PROMPT, &params, |_| ControlFlow::Continue(()))).map(drop).context("generation failed")
             })
         };
-        run(8)?; // warm-up: kernels compiled and tuned
-        let (short, long) = (run(8)?, run(24)?);
-        Ok(Work { dispatches: (long.dispatches - short.dispatches) / 16.0, readbacks: (long.readbacks - short.readbacks) / 16.0 })
+        run(2)?; // warm-up: kernels compiled and tuned
+        let (short, long) = (run(4)?, run(12)?);
+        let work = Work { dispatches: (long.dispatches - short.dispatches) / 8.0, readbacks: (long.readbacks - short.readbacks) / 8.0 };
+        eprintln!("decoding step, batch {n}: {work:?}");
+        Ok(work)
     };
     let (decode_batch_1, decode_batch_4) = (decode(1)?, decode(4)?);
 

@@ -3,22 +3,7 @@
 
 mod cli_support;
 
-use std::process::Output;
-
-use cli_support::deviate;
-use serde_json::Value;
-
-fn lines(output: &Output) -> Vec<Value> {
-    String::from_utf8(output.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn floats(value: &Value) -> Vec<f64> {
-    value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
-}
+use cli_support::{deviate, floats, json_lines};
 
 #[test]
 fn jaccard_deviation_and_weights_by_hand() {
@@ -26,7 +11,7 @@ fn jaccard_deviation_and_weights_by_hand() {
     let input = r#"{"prompt":"p1","responses":["a b c","B, c d","x"],"scores":[1,2,3]}"#;
     let output = deviate(&["deviation", "--similarity", "jaccard"], &format!("{input}\n"));
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let out = lines(&output);
+    let out = json_lines(&output);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0]["prompt"], "p1");
     assert_eq!(floats(&out[0]["deviation"]), vec![0.75, 0.75, 1.0]);
@@ -46,7 +31,7 @@ fn reads_a_file_and_keeps_order_and_skips_blank_lines() {
     .unwrap();
     let output = deviate(&["deviation", "--similarity", "jaccard", "--input", path.to_str().unwrap()], "");
     assert!(output.status.success());
-    let out = lines(&output);
+    let out = json_lines(&output);
     assert_eq!(out.iter().map(|v| v["prompt"].as_str().unwrap()).collect::<Vec<_>>(), ["one", "two"]);
     assert_eq!(floats(&out[0]["weight"]), vec![1.0, 1.0], "N = 2 gives weight 1");
     let w = floats(&out[1]["weight"]);
@@ -65,7 +50,7 @@ fn bad_lines_are_named_and_earlier_output_is_kept() {
         assert!(!output.status.success());
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(message), "{stderr}");
-        assert_eq!(lines(&output).len(), 1, "the good first line's output is kept");
+        assert_eq!(json_lines(&output).len(), 1, "the good first line's output is kept");
     }
 }
 

@@ -4,7 +4,7 @@ mod cli_support;
 
 use std::process::Output;
 
-use serde_json::Value;
+use cli_support::{floats, json_lines};
 
 fn deviate(args: &[&str], stdin: &str) -> Output {
     let output = cli_support::deviate(args, stdin);
@@ -12,13 +12,6 @@ fn deviate(args: &[&str], stdin: &str) -> Output {
     output
 }
 
-fn json_lines(output: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-fn floats(value: &Value) -> Vec<f64> {
-    value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
-}
 
 #[test]
 fn embed_writes_unit_vectors_and_flags_truncation() {

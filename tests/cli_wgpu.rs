@@ -7,6 +7,7 @@ mod cli_support;
 
 use std::process::Output;
 
+use cli_support::{floats, json_lines};
 use serde_json::Value;
 
 const REFERENCE: &str = include_str!("reference/smollm2_reference.json");
@@ -25,14 +26,6 @@ fn deviate(device: &str, args: &[&str], stdin: &str) -> Option<Output> {
     Some(output)
 }
 
-fn lines(output: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-fn floats(value: &Value) -> Vec<f64> {
-    value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
-}
-
 #[test]
 fn wgpu_greedy_ids_are_the_references() {
     let reference: Value = serde_json::from_str(REFERENCE).unwrap();
@@ -41,7 +34,7 @@ fn wgpu_greedy_ids_are_the_references() {
     let prompt = reference["prompt"].as_str().unwrap();
     let args = ["generate", "--prompt", prompt, "--raw", "--temperature", "0", "--repetition-penalty", "1", "--n", "1", "--max-tokens", &tokens];
     let Some(output) = deviate("wgpu", &args, "") else { return };
-    let out = lines(&output);
+    let out = json_lines(&output);
     let ids: Vec<u64> = out[0]["token_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
     assert_eq!(ids, want);
 }
@@ -57,7 +50,7 @@ fn wgpu_deviations_are_flexs() {
         let args = ["deviation", "--similarity", kind];
         let Some(gpu) = deviate("wgpu", &args, &records) else { return };
         let cpu = deviate("flex", &args, &records).unwrap();
-        let (gpu, cpu) = (lines(&gpu), lines(&cpu));
+        let (gpu, cpu) = (json_lines(&gpu), json_lines(&cpu));
         assert_eq!(gpu.len(), 2);
         for (g, c) in gpu.iter().zip(&cpu) {
             for field in ["deviation", "weight"] {

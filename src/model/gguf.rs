@@ -324,6 +324,32 @@ impl<'a> Gguf<'a> {
         range.and_then(|range| self.data.get(range)).ok_or_else(truncated)
     }
 
+    /// The matrix `name`, of shape [rows, cols], dequantised to f32 and transposed to [cols, rows]
+    /// (row-major), in one buffer: 32 rows are dequantised at a time and written to their
+    /// columns, so the largest matrix (SmolLM2's 113 MB embedding) is never held twice.
+    pub fn matrix_f32_transposed(&self, name: &str, [rows, cols]: [usize; 2]) -> Result<Vec<f32>, GgufError> {
+        let info = self.info(name)?;
+        if info.shape != [rows, cols] {
+            return Err(GgufError::Shape { name: name.into(), expected: vec![rows, cols], found: info.shape.clone() });
+        }
+        let kind = GgmlType::from_id(info.ggml_type)
+            .ok_or_else(|| GgufError::UnsupportedType { name: name.into(), ggml_type: info.ggml_type })?;
+        let raw = self.raw(info, kind)?;
+        // 32 rows are 32·cols values: whole blocks of every type (1 or 32 values a block).
+        const TILE: usize = 32;
+        let (per_block, block_bytes) = kind.block();
+        let tile_bytes = TILE * cols / per_block * block_bytes;
+        let mut out = vec![0.0; rows * cols];
+        for (t, chunk) in raw.chunks(tile_bytes.max(1)).enumerate() {
+            let tile = dequantize(kind, chunk);
+            for (r, row) in tile.chunks_exact(cols.max(1)).enumerate() {
+                let r = t * TILE + r;
+                row.iter().enumerate().for_each(|(c, &x)| out[c * rows + r] = x);
+            }
+        }
+        Ok(out)
+    }
+
     /// The tensor `name` dequantised to f32, in row-major order of its shape (outermost first).
     /// With `expected`, the shape must match it exactly.
     pub fn tensor_f32(&self, name: &str, expected: Option<&[usize]>) -> Result<(Vec<f32>, Vec<usize>), GgufError> {
@@ -461,6 +487,27 @@ mod tests {
         assert_eq!(q4, expected);
         let (q8, _) = g.tensor_f32("q8", None).unwrap();
         assert_eq!(q8, (0..32).map(|i| 0.25 * (i - 16) as f32).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn transposed_matrices_equal_the_transposed_dequantisation() {
+        // Q8_0 rows of 16 values (a block spans two rows) and 70 rows (two whole tiles and a
+        // part one); Q4_1 rows of 64 (two blocks a row); F32 rows of 3.
+        let q8: Vec<u8> = (0..35u8).flat_map(|b| {
+            let mut block = f16::from_f32(0.125 * f32::from(b + 1)).to_le_bytes().to_vec();
+            block.extend((0..32u8).map(|i| i.wrapping_mul(b + 7) ^ b));
+            block
+        }).collect();
+        let q4: Vec<u8> = (0..66).flat_map(|_| q4_1_block()).collect();
+        let f32s: Vec<u8> = (0..12).flat_map(|i| (i as f32 * 0.5 - 2.0).to_le_bytes()).collect();
+        let bytes = write(&[], &[("q8", &[16, 70], 8, q8), ("q4", &[64, 33], 3, q4), ("f", &[3, 4], 0, f32s)]);
+        let g = Gguf::parse(&bytes).unwrap();
+        for (name, [rows, cols]) in [("q8", [70, 16]), ("q4", [33, 64]), ("f", [4, 3])] {
+            let (values, _) = g.tensor_f32(name, Some(&[rows, cols])).unwrap();
+            let expected: Vec<f32> = (0..cols).flat_map(|c| (0..rows).map(move |r| (r, c))).map(|(r, c)| values[r * cols + c]).collect();
+            assert_eq!(g.matrix_f32_transposed(name, [rows, cols]).unwrap(), expected, "{name}");
+        }
+        assert!(matches!(g.matrix_f32_transposed("q8", [16, 70]).unwrap_err(), GgufError::Shape { .. }));
     }
 
     #[test]

@@ -315,22 +315,6 @@ impl Block {
     }
 }
 
-/// `values` ([rows, cols], row-major) transposed to [cols, rows], in cache-sized tiles.
-fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    const TILE: usize = 32;
-    let mut out = vec![0.0; values.len()];
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    out[c * rows + r] = values[r * cols + c];
-                }
-            }
-        }
-    }
-    out
-}
-
 /// The additive causal mask for `len` new queries after `past` cached keys, [1, 1, len, past + len]:
 /// 0 where query i may see key j (j ≤ past + i), a large negative number elsewhere.
 pub fn causal_mask(past: usize, len: usize, device: &Device) -> Tensor<4> {
@@ -405,8 +389,7 @@ impl Llama {
         let kv = c.kv_heads * c.head_dim();
         // The checkpoint's [out, in] matrices, transposed to [in, out].
         let tensor2 = |name: &str, [out, inp]: [usize; 2]| -> Result<Param<Tensor<2>>, GgufError> {
-            let (values, _) = gguf.tensor_f32(name, Some(&[out, inp]))?;
-            let values = transpose(&values, out, inp);
+            let values = gguf.matrix_f32_transposed(name, [out, inp])?;
             Ok(Param::from_tensor(Tensor::from_data(TensorData::new(values, [inp, out]), device)))
         };
         let norm = |name: &str| -> Result<RmsNorm, GgufError> {
@@ -416,6 +399,8 @@ impl Llama {
         let proj = |name: String, out: usize, inp: usize| -> Result<Proj, GgufError> {
             Ok(Proj { weight: tensor2(&name, [out, inp])? })
         };
+        // The embedding first: the largest matrix, loaded while little else is held.
+        let embed = tensor2("token_embd.weight", [c.vocab, c.hidden])?;
         // The block count comes from the file: reserve no more than it has tensors.
         let mut blocks = Vec::with_capacity(c.layers.min(gguf.tensors.len()));
         for l in 0..c.layers {
@@ -437,7 +422,7 @@ impl Llama {
             });
         }
         let model = Self {
-            embed: tensor2("token_embd.weight", [c.vocab, c.hidden])?,
+            embed,
             blocks,
             norm: norm("output_norm.weight")?,
             heads: c.heads,

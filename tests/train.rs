@@ -227,3 +227,30 @@ fn ddpo_first_step_loss_is_the_mean_weight_times_ln2() {
         }
     }
 }
+
+#[test]
+fn one_pair_passes_give_the_update_of_one_whole_batch_pass() {
+    // On Flex a step reads one pair at a time and sums the passes' gradients; it must land
+    // where one pass over both pairs lands, for every method (DORPO's NLL spans the pairs).
+    let base = Llama::random(&tiny(), 3, &Device::flex());
+    for method in Method::ALL {
+        let (mut by_pair, mut whole) = (trainer_on(&base, method, 2e-2), trainer_on(&base, method, 2e-2));
+        by_pair.set_pairs_per_pass(1);
+        whole.set_pairs_per_pass(usize::MAX);
+        let before = loss_value(&mut whole);
+        for _ in 0..2 {
+            let metrics = |t: &mut Trainer| match pollster::block_on(t.step(&pairs())).unwrap() {
+                StepOutcome::Applied(m) => m,
+                StepOutcome::Rejected(why) => panic!("{method:?}: {why}"),
+            };
+            let (a, b) = (metrics(&mut by_pair), metrics(&mut whole));
+            assert!((a.loss - b.loss).abs() < 1e-6, "{method:?}: loss {} vs {}", a.loss, b.loss);
+            for (x, y) in a.per_pair.iter().zip(&b.per_pair) {
+                assert!((x.0 - y.0).abs() < 1e-6 && (x.1 - y.1).abs() < 1e-6, "{method:?}: rewards {x:?} vs {y:?}");
+            }
+        }
+        let (after_a, after_b) = (loss_value(&mut by_pair), loss_value(&mut whole));
+        assert!((after_a - after_b).abs() < 1e-6, "{method:?}: after two steps {after_a} vs {after_b}");
+        assert!((after_b - before).abs() > 1e-3, "{method:?}: the steps changed nothing ({before} → {after_b})");
+    }
+}

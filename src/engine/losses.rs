@@ -21,6 +21,25 @@ pub fn log1m_exp(m: Tensor<1>) -> Tensor<1> {
 }
 use burn::tensor::activation::log_sigmoid;
 
+/// Which part of a batch's loss one call computes. A step may read its batch in several passes
+/// (one pair at a time on the CPU, where a pass's activations are what fills memory); each
+/// pass's loss is then its pairs' share of the batch's loss, and the shares add up to it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Share {
+    /// Pairs in the whole batch: each pair's term is divided by it (the loss is a mean).
+    pub batch_pairs: usize,
+    /// mean(w) over the whole batch (DORPO's NLL weight).
+    pub batch_mean_weight: f64,
+}
+
+impl Share {
+    /// One pass over the whole batch of pairs weighted `weights`.
+    pub fn whole(weights: &[f32]) -> Self {
+        let mean = weights.iter().map(|&w| f64::from(w)).sum::<f64>() / weights.len().max(1) as f64;
+        Self { batch_pairs: weights.len(), batch_mean_weight: mean }
+    }
+}
+
 /// The implicit rewards and loss terms of a batch, for TRL-style metrics.
 pub struct PreferenceTerms {
     /// The scalar loss, [1].
@@ -36,6 +55,7 @@ pub struct PreferenceTerms {
 ///
 /// with log-probs **summed** over the completion tokens (EOS included). DPO is w = 1.
 /// Rewards (TRL): chosen = β(log π(y_w) − log π_ref(y_w)), rejected likewise.
+/// The given pairs' [`Share`]: their terms summed and divided by the batch's pair count.
 pub fn ddpo_loss(
     policy_chosen: Tensor<1>,
     policy_rejected: Tensor<1>,
@@ -43,10 +63,11 @@ pub fn ddpo_loss(
     reference_rejected: Tensor<1>,
     weight: Tensor<1>,
     beta: f64,
+    share: Share,
 ) -> PreferenceTerms {
     let chosen_rewards = (policy_chosen - reference_chosen).mul_scalar(beta);
     let rejected_rewards = (policy_rejected - reference_rejected).mul_scalar(beta);
-    let loss = (log_sigmoid(chosen_rewards.clone() - rejected_rewards.clone()) * weight).neg().mean();
+    let loss = (log_sigmoid(chosen_rewards.clone() - rejected_rewards.clone()) * weight).neg().sum().div_scalar(share.batch_pairs as f64);
     PreferenceTerms { loss, chosen_rewards: chosen_rewards.detach(), rejected_rewards: rejected_rewards.detach() }
 }
 
@@ -59,10 +80,14 @@ pub fn ddpo_loss(
 ///
 /// where NLL is the cross-entropy averaged over all tokens of the chosen sequences. ORPO is w = 1.
 /// Rewards (TRL's ORPO): chosen = λ·m_c, rejected = λ·m_r.
-pub fn dorpo_loss(mean_chosen: Tensor<1>, mean_rejected: Tensor<1>, weight: Tensor<1>, nll: Tensor<1>, lambda: f64) -> PreferenceTerms {
+/// The given pairs' [`Share`]: `nll` is their part of the batch's NLL (minus the log-probs of
+/// their chosen tokens, divided by the batch's chosen-token count), weighted by the batch's
+/// mean(w), and their log σ terms are summed and divided by the batch's pair count.
+pub fn dorpo_loss(mean_chosen: Tensor<1>, mean_rejected: Tensor<1>, weight: Tensor<1>, nll: Tensor<1>, lambda: f64, share: Share) -> PreferenceTerms {
     let odds = (mean_chosen.clone() - mean_rejected.clone()) - (log1m_exp(mean_chosen.clone()) - log1m_exp(mean_rejected.clone()));
-    let logodds = odds * weight.clone();
-    let loss = nll * weight.mean() - log_sigmoid(logodds).mean().mul_scalar(lambda);
+    let logodds = odds * weight;
+    let pairs = share.batch_pairs as f64;
+    let loss = nll.mul_scalar(share.batch_mean_weight) - log_sigmoid(logodds).sum().mul_scalar(lambda / pairs);
     PreferenceTerms {
         loss,
         chosen_rewards: mean_chosen.detach().mul_scalar(lambda),
@@ -89,9 +114,9 @@ mod tests {
     #[test]
     fn ddpo_and_dpo_match_the_reference_vectors() {
         let (pc, pr, rc, rr) = (t(&[-100.0, -250.0]), t(&[-120.0, -240.0]), t(&[-105.0, -245.0]), t(&[-118.0, -242.0]));
-        let ddpo = ddpo_loss(pc.clone(), pr.clone(), rc.clone(), rr.clone(), t(&[1.5, 0.0]), 0.1);
+        let ddpo = ddpo_loss(pc.clone(), pr.clone(), rc.clone(), rr.clone(), t(&[1.5, 0.0]), 0.1, Share::whole(&[1.5, 0.0]));
         assert!((scalar(ddpo.loss) - 0.3023895366640934).abs() < 1e-6);
-        let dpo = ddpo_loss(pc, pr, rc, rr, t(&[1.0, 1.0]), 0.1);
+        let dpo = ddpo_loss(pc, pr, rc, rr, t(&[1.0, 1.0]), 0.1, Share::whole(&[1.0, 1.0]));
         assert!((scalar(dpo.loss) - 0.7531860488854578).abs() < 1e-6);
         let chosen = dpo.chosen_rewards.into_data().try_to_vec::<f32>().unwrap();
         assert!((chosen[0] - 0.5).abs() < 1e-5 && (chosen[1] + 0.5).abs() < 1e-5, "{chosen:?}");
@@ -109,16 +134,30 @@ mod tests {
             assert!(((g as f64) - want).abs() <= 1e-5 * want.abs().max(1e-3), "m = {m}: {g} vs {want}");
         }
         // ORPO with a chosen mean log-prob that rounds to 0 is a finite loss, not a rejected step.
-        let orpo = dorpo_loss(t(&[-1e-9]), t(&[-2.0]), t(&[1.0]), t(&[0.1]), 0.25);
+        let orpo = dorpo_loss(t(&[-1e-9]), t(&[-2.0]), t(&[1.0]), t(&[0.1]), 0.25, Share::whole(&[1.0]));
         assert!(scalar(orpo.loss).is_finite());
     }
 
     #[test]
     fn dorpo_and_orpo_match_the_reference_vectors() {
         let (mc, mr) = (t(&[-1.2, -2.0]), t(&[-1.5, -1.9]));
-        let dorpo = dorpo_loss(mc.clone(), mr.clone(), t(&[1.5, 0.0]), t(&[2.3]), 0.25);
+        let dorpo = dorpo_loss(mc.clone(), mr.clone(), t(&[1.5, 0.0]), t(&[2.3]), 0.25, Share::whole(&[1.5, 0.0]));
         assert!((scalar(dorpo.loss) - 1.8659385203517045).abs() < 1e-5);
-        let orpo = dorpo_loss(mc, mr, t(&[1.0, 1.0]), t(&[2.3]), 0.25);
+        let orpo = dorpo_loss(mc, mr, t(&[1.0, 1.0]), t(&[2.3]), 0.25, Share::whole(&[1.0, 1.0]));
         assert!((scalar(orpo.loss) - 2.4579745451411403).abs() < 1e-5);
+    }
+
+    #[test]
+    fn the_shares_of_one_pair_each_add_up_to_the_batch_loss() {
+        let (pc, pr, rc, rr, w) = ([-100.0, -250.0, -7.0], [-120.0, -240.0, -9.5], [-105.0, -245.0, -8.0], [-118.0, -242.0, -9.0], [1.5, 0.0, 1.5]);
+        let share = Share::whole(&w.map(|x| x as f32));
+        let whole = scalar(ddpo_loss(t(&pc), t(&pr), t(&rc), t(&rr), t(&w), 0.1, share).loss);
+        let parts: f64 = (0..3).map(|i| scalar(ddpo_loss(t(&pc[i..=i]), t(&pr[i..=i]), t(&rc[i..=i]), t(&rr[i..=i]), t(&w[i..=i]), 0.1, share).loss)).sum();
+        assert!((whole - parts).abs() < 1e-6 && whole > 0.1, "{whole} vs {parts}");
+        // DORPO: the batch NLL 2.3 split over the pairs' chosen tokens (1.0 + 0.5 + 0.8).
+        let (mc, mr, nll) = ([-1.2, -2.0, -0.4], [-1.5, -1.9, -0.9], [1.0, 0.5, 0.8]);
+        let whole = scalar(dorpo_loss(t(&mc), t(&mr), t(&w), t(&[2.3]), 0.25, share).loss);
+        let parts: f64 = (0..3).map(|i| scalar(dorpo_loss(t(&mc[i..=i]), t(&mr[i..=i]), t(&w[i..=i]), t(&nll[i..=i]), 0.25, share).loss)).sum();
+        assert!((whole - parts).abs() < 1e-5 && whole > 1.0, "{whole} vs {parts}");
     }
 }

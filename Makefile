@@ -52,7 +52,7 @@ models:
 
 # The crates the wasm build needs (a no-op once they are in cargo's cache; no network then).
 fetch:
-	cargo fetch --locked --target wasm32-unknown-unknown
+	cargo fetch --target wasm32-unknown-unknown
 
 # wasm-bindgen runs only when the wasm is newer than pkg/ (it takes seconds; a warm serve should not).
 wasm:

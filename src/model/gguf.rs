@@ -328,13 +328,7 @@ impl<'a> Gguf<'a> {
     /// (row-major), in one buffer: 32 rows are dequantised at a time and written to their
     /// columns, so the largest matrix (SmolLM2's 113 MB embedding) is never held twice.
     pub fn matrix_f32_transposed(&self, name: &str, [rows, cols]: [usize; 2]) -> Result<Vec<f32>, GgufError> {
-        let info = self.info(name)?;
-        if info.shape != [rows, cols] {
-            return Err(GgufError::Shape { name: name.into(), expected: vec![rows, cols], found: info.shape.clone() });
-        }
-        let kind = GgmlType::from_id(info.ggml_type)
-            .ok_or_else(|| GgufError::UnsupportedType { name: name.into(), ggml_type: info.ggml_type })?;
-        let raw = self.raw(info, kind)?;
+        let (_, kind, raw) = self.data_of(name, Some(&[rows, cols]))?;
         // 32 rows are 32·cols values: whole blocks of every type (1 or 32 values a block).
         const TILE: usize = 32;
         let (per_block, block_bytes) = kind.block();
@@ -353,6 +347,12 @@ impl<'a> Gguf<'a> {
     /// The tensor `name` dequantised to f32, in row-major order of its shape (outermost first).
     /// With `expected`, the shape must match it exactly.
     pub fn tensor_f32(&self, name: &str, expected: Option<&[usize]>) -> Result<(Vec<f32>, Vec<usize>), GgufError> {
+        let (info, kind, raw) = self.data_of(name, expected)?;
+        Ok((dequantize(kind, raw), info.shape.clone()))
+    }
+
+    /// The tensor `name`'s description, type and bytes; with `expected`, its shape must match.
+    fn data_of(&self, name: &str, expected: Option<&[usize]>) -> Result<(&TensorInfo, GgmlType, &'a [u8]), GgufError> {
         let info = self.info(name)?;
         if let Some(expected) = expected
             && expected != info.shape.as_slice()
@@ -361,8 +361,7 @@ impl<'a> Gguf<'a> {
         }
         let kind = GgmlType::from_id(info.ggml_type)
             .ok_or_else(|| GgufError::UnsupportedType { name: name.into(), ggml_type: info.ggml_type })?;
-        let raw = self.raw(info, kind)?;
-        Ok((dequantize(kind, raw), info.shape.clone()))
+        Ok((info, kind, self.raw(info, kind)?))
     }
 }
 

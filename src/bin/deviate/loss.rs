@@ -50,14 +50,14 @@ pub fn run(method: Method) -> Result<()> {
         let n = t.mean_chosen.len();
         let nll = Tensor::from_data(TensorData::new(vec![t.nll], [1]), &device);
         let (c, r) = (tensor(&t.mean_chosen, n, "mean_chosen", &device)?, tensor(&t.mean_rejected, n, "mean_rejected", &device)?);
-        let w = weights(method, &t.weight, n)?;
+        let w = weights(method, &t.weight, n);
         dorpo_loss(c, r, tensor(&w, n, "weight", &device)?, nll, t.lambda, Share::whole(&w)).loss
     } else {
         let t: DpoTerms = serde_json::from_str(&json).context("DPO/DDPO terms")?;
         let n = t.chosen.len();
         let (c, r) = (tensor(&t.chosen, n, "chosen", &device)?, tensor(&t.rejected, n, "rejected", &device)?);
         let (rc, rr) = (tensor(&t.ref_chosen, n, "ref_chosen", &device)?, tensor(&t.ref_rejected, n, "ref_rejected", &device)?);
-        let w = weights(method, &t.weight, n)?;
+        let w = weights(method, &t.weight, n);
         ddpo_loss(c, r, rc, rr, tensor(&w, n, "weight", &device)?, t.beta, Share::whole(&w)).loss
     };
     let value = loss.into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -65,13 +65,8 @@ pub fn run(method: Method) -> Result<()> {
     Ok(())
 }
 
-/// The weights as given for the weighted methods; all 1 for DPO and ORPO.
-fn weights(method: Method, given: &[f32], n: usize) -> Result<Vec<f32>> {
-    if !method.weighted() {
-        return Ok(vec![1.0; n]);
-    }
-    if given.len() != n {
-        bail!("weight has {} values; chosen has {n}", given.len());
-    }
-    Ok(given.to_vec())
+/// The weights as given for the weighted methods (`tensor` checks their count); all 1 for DPO
+/// and ORPO.
+fn weights(method: Method, given: &[f32], n: usize) -> Vec<f32> {
+    if method.weighted() { given.to_vec() } else { vec![1.0; n] }
 }

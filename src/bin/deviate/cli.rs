@@ -15,7 +15,7 @@ use deviate::engine::train::Method;
 use anyhow::Result;
 
 use crate::devices::DeviceKind;
-use crate::{bench, bench_lesson, bench_work, deviation, embed, experiment, generate, link, loss, pairs, train};
+use crate::{bench, bench_lesson, bench_matmul, bench_work, deviation, embed, experiment, generate, link, loss, pairs, train};
 
 #[derive(Parser)]
 #[command(name = "deviate", version, about = "Deviation-weighted preference optimisation playground")]
@@ -289,6 +289,15 @@ enum Bench {
         #[command(flatten)]
         common: BenchArgs,
     },
+    /// GFLOP/s of single f32 products at the shapes a lesson runs (compare: bench/peer_matmul.py).
+    Matmul {
+        /// Timings per product; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Print one JSON object (the products and their GFLOP/s, for bench/peer_matmul.py).
+        #[arg(long)]
+        json: bool,
+    },
     /// SmolLM2 tokens/s at batch 1 and batch 8 (compare: bench/peer_generate.py).
     Generate {
         /// New tokens per continuation (every continuation runs to this length).
@@ -344,6 +353,7 @@ fn run(command: Command, kind: DeviceKind) -> Result<()> {
             let args = bench_lesson::LessonArgs { data, tokens: tokens.max(1), sentences: sentences.max(1), repeats: c.repeats.max(1), json: c.json };
             bench_lesson::run(&c.models, &device()?, label, &args)
         }
+        Command::Bench { what: Bench::Matmul { repeats, json } } => bench_matmul::run(&device()?, label, repeats.max(1), json),
         Command::Bench { what: Bench::Work { data, common: c } } => bench_work::run(&c.models, &device()?, label, &data, c.json),
         Command::Pairs { method, seed, data, models } => pairs::run(method, seed, &data, &models, &device()?),
         Command::Loss { method } => loss::run(method),

@@ -6,6 +6,8 @@ mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 mod bench_lesson;
 #[cfg(not(target_arch = "wasm32"))]
+mod bench_matmul;
+#[cfg(not(target_arch = "wasm32"))]
 mod bench_work;
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;

@@ -71,7 +71,7 @@ fn probe_log_probs_are_the_trainers() {
 
 #[test]
 fn a_shared_prompt_gives_the_same_log_probs_as_full_sequences() {
-    use deviate::engine::train::{completion_logp_sums, shared_prompt_logp_sums};
+    use deviate::engine::logps::{completion_logp_sums, shared_prompt_logp_sums};
     use deviate::model::llama::Adapters;
     let (_, mut trainer) = setup();
     let device = Device::flex();

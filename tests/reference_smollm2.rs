@@ -135,7 +135,7 @@ fn per_token_logps(lm: &LanguageModel, prompt: &[u32], completion: &[u32], devic
 #[test]
 fn completion_logps_match_the_float64_reference() {
     use deviate::engine::experiment::response_tokens;
-    use deviate::engine::train::completion_logp_sums;
+    use deviate::engine::logps::completion_logp_sums;
     use deviate::model::llama::Adapters;
     let reference: LogpReference = serde_json::from_str(include_str!("reference/smollm2_logps.json")).unwrap();
     let device = Device::flex();

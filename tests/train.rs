@@ -197,7 +197,7 @@ fn logps_one_prefix_at_a_time(model: &Llama, prompt: &[u32], completion: &[u32])
 
 #[test]
 fn batched_completion_logps_equal_a_per_token_loop() {
-    use deviate::engine::train::completion_logp_sums;
+    use deviate::engine::logps::completion_logp_sums;
     use deviate::model::llama::Adapters;
     let model = Llama::random(&tiny(), 11, &Device::flex());
     // Rows of different prompt and completion lengths, so the batch pads and selects positions.

@@ -20,7 +20,8 @@ use crate::engine::embed::Embedder;
 use crate::engine::generate::{GenerateParams, Generation, LanguageModel};
 use crate::engine::probe::{self, PROBE_PROMPTS, Probe, ProbePoint};
 use crate::engine::similarity::distances;
-use crate::engine::train::{Method, PairTokens, StepMetrics, StepOutcome, TrainConfig, Trainer, mean_completion_logps};
+use crate::engine::logps::mean_completion_logps;
+use crate::engine::train::{Method, PairTokens, StepMetrics, StepOutcome, TrainConfig, Trainer};
 use crate::model::llama::{Adapters, Llama};
 
 /// What an experiment runs.

@@ -7,6 +7,7 @@ pub mod experiment;
 pub mod generate;
 pub mod learner;
 pub mod link;
+pub mod logps;
 pub mod losses;
 pub mod probe;
 pub mod protocol;

@@ -17,7 +17,8 @@ use crate::core::mechanism::{Gain, Mechanism, mechanism};
 use crate::core::records::PromptDeviation;
 use crate::engine::experiment::{ExperimentError, prompt_order, response_tokens};
 use crate::engine::generate::LanguageModel;
-use crate::engine::train::{Method, TrainError, shared_prompt_logp_sums};
+use crate::engine::logps::shared_prompt_logp_sums;
+use crate::engine::train::{Method, TrainError};
 use crate::model::llama::{Adapters, Llama};
 use burn::tensor::Device;
 

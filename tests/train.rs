@@ -2,6 +2,8 @@
 //! DORPO losses agree with central finite differences, steps lower the loss on a fixed batch,
 //! and a non-finite update is rejected with the adapters restored.
 
+use std::sync::Mutex;
+
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -12,15 +14,26 @@ mod tiny;
 use tiny::{pairs, tiny};
 
 
-fn trainer(method: Method, learning_rate: f64) -> Trainer {
-    trainer_on(&Llama::random(&tiny(), 3, &Device::flex()), method, learning_rate)
+/// The device RNG is shared by the test threads: a model is built (the RNG seeded, then drawn
+/// from) under this lock, so every run of a test sees the same random weights and adapters.
+static DEVICE_RNG: Mutex<()> = Mutex::new(());
+
+fn seeded<T>(build: impl FnOnce() -> T) -> T {
+    let _rng = DEVICE_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    build()
 }
 
-/// The device RNG is shared by the test threads, so tests that compare two trainers build
-/// them on one base model.
+fn random_base(seed: u64) -> Llama {
+    seeded(|| Llama::random(&tiny(), seed, &Device::flex()))
+}
+
+fn trainer(method: Method, learning_rate: f64) -> Trainer {
+    trainer_on(&random_base(3), method, learning_rate)
+}
+
 fn trainer_on(base: &Llama, method: Method, learning_rate: f64) -> Trainer {
     let lora = LoraConfig { rank: 2, alpha: 4.0, targets: vec![Target::Q, Target::V, Target::Down] };
-    Trainer::new(base, method, TrainConfig { lora, learning_rate, seed: 5, ..Default::default() }, &Device::flex())
+    seeded(|| Trainer::new(base, method, TrainConfig { lora, learning_rate, seed: 5, ..Default::default() }, &Device::flex()))
 }
 
 /// Ids and shapes of the trainable parameters (the adapters' factors).
@@ -142,7 +155,7 @@ fn a_non_finite_update_is_rejected_and_nothing_changes() {
 
 #[test]
 fn adapters_round_trip_through_safetensors() {
-    let base = Llama::random(&tiny(), 3, &Device::flex());
+    let base = random_base(3);
     let mut trained = trainer_on(&base, Method::Ddpo, 2e-2);
     for _ in 0..3 {
         pollster::block_on(trained.step(&pairs())).unwrap();
@@ -199,7 +212,7 @@ fn logps_one_prefix_at_a_time(model: &Llama, prompt: &[u32], completion: &[u32])
 fn batched_completion_logps_equal_a_per_token_loop() {
     use deviate::engine::logps::completion_logp_sums;
     use deviate::model::llama::Adapters;
-    let model = Llama::random(&tiny(), 11, &Device::flex());
+    let model = random_base(11);
     // Rows of different prompt and completion lengths, so the batch pads and selects positions.
     let rows: Vec<(Vec<u32>, Vec<u32>)> = pairs()
         .into_iter()
@@ -232,7 +245,7 @@ fn ddpo_first_step_loss_is_the_mean_weight_times_ln2() {
 fn one_pair_passes_give_the_update_of_one_whole_batch_pass() {
     // On Flex a step reads one pair at a time and sums the passes' gradients; it must land
     // where one pass over both pairs lands, for every method (DORPO's NLL spans the pairs).
-    let base = Llama::random(&tiny(), 3, &Device::flex());
+    let base = random_base(3);
     for method in Method::ALL {
         let (mut by_pair, mut whole) = (trainer_on(&base, method, 2e-2), trainer_on(&base, method, 2e-2));
         by_pair.set_pairs_per_pass(1);

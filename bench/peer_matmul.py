@@ -9,25 +9,26 @@ speed apart from the models around them.
   .venv-bench/bin/pip install -r bench/requirements.txt
   .venv-bench/bin/python bench/peer_matmul.py [--deviate PATH] [--threads N]
 """
-import statistics
 import time
 
-from peer_common import deviate_bench, parser
+from peer_common import deviate_bench, median_rate, parser
 
 
 def gflops(p, repeats):
+    """GFLOP/s of one product (the median of `repeats` timings of about 0.2 s each), as Deviate's."""
     import torch
     a = torch.rand(p["m"], p["k"])
     b = torch.rand(p["n"], p["k"]).T if p["transposed"] else torch.rand(p["k"], p["n"])
-    flops = 2.0 * p["m"] * p["k"] * p["n"]
+    gflop = 2.0 * p["m"] * p["k"] * p["n"] / 1e9
+    start = time.perf_counter()
+    torch.matmul(a, b)
+    count = max(1, min(1000, int(0.2 / max(time.perf_counter() - start, 1e-6))))
 
-    def run(count):
-        start = time.perf_counter()
+    def run():
         for _ in range(count):
             torch.matmul(a, b)
-        return time.perf_counter() - start
-    count = max(1, min(1000, int(0.2 / max(run(1), 1e-6))))
-    return statistics.median(count * flops / run(count) / 1e9 for _ in range(repeats))
+        return count * gflop
+    return median_rate(run, repeats)
 
 
 def main():

@@ -65,7 +65,7 @@ native:
 	cargo build --bin deviate
 
 test-native:
-	cargo test
+	cargo test --workspace
 
 # The wasm tests use the shipped wasm-release profile: they test what users run and reuse its build.
 test-wasm:

@@ -344,6 +344,13 @@ impl<'a> Gguf<'a> {
         Ok(out)
     }
 
+    /// The blocks of the matrix `name`, of shape [rows, cols], when it is stored in Q4_1 (as they
+    /// lie in the file, row by row); `None` for any other type.
+    pub fn q4_1_blocks(&self, name: &str, [rows, cols]: [usize; 2]) -> Result<Option<&'a [u8]>, GgufError> {
+        let (_, kind, raw) = self.data_of(name, Some(&[rows, cols]))?;
+        Ok((kind == GgmlType::Q4_1).then_some(raw))
+    }
+
     /// The tensor `name` dequantised to f32, in row-major order of its shape (outermost first).
     /// With `expected`, the shape must match it exactly.
     pub fn tensor_f32(&self, name: &str, expected: Option<&[usize]>) -> Result<(Vec<f32>, Vec<usize>), GgufError> {
@@ -369,7 +376,7 @@ impl<'a> Gguf<'a> {
 ///
 /// - Q8_0 (34 bytes / 32 values): f16 scale d, then 32 × i8 q: x = d·q.
 /// - Q4_1 (20 bytes / 32 values): f16 scale d, f16 minimum m, then 16 bytes; byte j holds value j
-///   in its low nibble and value j + 16 in its high nibble: x = d·q + m.
+///   in its low nibble and value j + 16 in its high nibble: x = d·q + m ([`deviate_blocks`]).
 pub fn dequantize(kind: GgmlType, raw: &[u8]) -> Vec<f32> {
     let half = |b: &[u8]| f16::from_le_bytes([b[0], b[1]]).to_f32();
     match kind {
@@ -384,13 +391,8 @@ pub fn dequantize(kind: GgmlType, raw: &[u8]) -> Vec<f32> {
             out
         }
         GgmlType::Q4_1 => {
-            let mut out = Vec::with_capacity(raw.len() / 20 * 32);
-            for block in raw.chunks_exact(20) {
-                let (d, m) = (half(&block[0..2]), half(&block[2..4]));
-                let qs = &block[4..20];
-                out.extend(qs.iter().map(|&q| d * f32::from(q & 0x0F) + m));
-                out.extend(qs.iter().map(|&q| d * f32::from(q >> 4) + m));
-            }
+            let mut out = vec![0.0; raw.len() / deviate_blocks::BYTES * deviate_blocks::VALUES];
+            deviate_blocks::rows(raw, &mut out);
             out
         }
     }

@@ -12,6 +12,7 @@ use burn::module::{Lora, LoraAdapter, Module, Param, ParamGroup};
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use crate::model::blocks::{self, BlockMatrix};
 use crate::model::gguf::{Gguf, GgufError};
 
 /// The model's shape, read from the GGUF metadata.
@@ -136,22 +137,47 @@ impl Default for LoraConfig {
 /// transposed at load); with an adapter, W = W₀ + (α/r)·A·B.
 #[derive(Module, Debug)]
 pub struct Proj {
+    /// W₀, dense; for a compact projection (`blocks`), an [in, out] view of a single zero that
+    /// costs no memory and only carries the LoRA adapter (burn attaches it to a parameter).
     pub weight: Param<Tensor<2>>,
+    /// W₀ kept in the GGUF's Q4_1 blocks, on the CPU ([`blocks`]).
+    #[module(skip)]
+    pub blocks: Option<BlockMatrix>,
 }
 
 impl Proj {
+    /// A projection whose frozen weight stays in its blocks.
+    pub fn compact(w: BlockMatrix, device: &Device) -> Self {
+        let anchor = Tensor::<2>::zeros([1, 1], device).expand([w.inputs, w.outputs]);
+        Self { weight: Param::from_tensor(anchor), blocks: Some(w) }
+    }
+
+    /// Makes a compact projection dense (W₀ dequantised once, on the anchor's device).
+    fn densify(&mut self) {
+        if let Some(w) = self.blocks.take() {
+            self.weight = Param::from_tensor(Tensor::from_data(w.weight(), &self.weight.val().device()));
+        }
+    }
+
+    /// x·W₀.
+    fn base(&self, x: Tensor<2>) -> Tensor<2> {
+        match &self.blocks {
+            Some(w) => blocks::matmul(x, w),
+            None => x.matmul(self.weight.base()),
+        }
+    }
+
     /// `x` is [rows, in]; the result is [rows, out]. With the adapter on it is computed as
     /// x·W₀ + (α/r)·(x·A)·B, never forming W₀ + (α/r)·A·B: the merged [in, out] matrix cost more
     /// than x·W₀ itself at one row a token, and a training pass kept one per adapted projection
     /// for its backward pass (about 100 MB for q and v of SmolLM2's 30 blocks).
     pub fn forward(&self, x: Tensor<2>, adapters: Adapters) -> Tensor<2> {
         match (adapters, self.weight.reparameterization::<LoraAdapter>()) {
-            (Adapters::Off, _) => x.matmul(self.weight.base()),
             (Adapters::On, Some(lora)) => {
                 let update = x.clone().matmul(lora.a.val()).matmul(lora.b.val()).mul_scalar(lora.scale);
-                x.matmul(self.weight.base()) + update
+                self.base(x) + update
             }
-            (Adapters::On, None) => x.matmul(self.weight.val()),
+            _ => self.base(x),
         }
     }
 }
@@ -321,6 +347,13 @@ impl Block {
     }
 }
 
+/// Whether a model loaded onto `device` keeps its Q4_1 projections in their blocks: on the CPU
+/// (Flex), where the frozen weights are most of the page worker's memory (425 MB as f32 for
+/// SmolLM2's, 66 MB as blocks). A GPU keeps them dense: there a product is one kernel.
+pub fn keeps_blocks(device: &Device) -> bool {
+    device.clone().inner() == Device::flex()
+}
+
 /// The additive causal mask for `len` new queries after `past` cached keys, [1, 1, len, past + len]:
 /// 0 where query i may see key j (j ≤ past + i), a large negative number elsewhere.
 pub fn causal_mask(past: usize, len: usize, device: &Device) -> Tensor<4> {
@@ -363,6 +396,17 @@ impl Llama {
         self.apply_lora(Lora::new(config.rank, config.alpha).set_param_group(group))
     }
 
+    /// The model with every compact projection made dense, as a GPU loads it (before LoRA is
+    /// attached): the same values, four bytes a weight.
+    pub fn with_dense_weights(mut self) -> Self {
+        for b in &mut self.blocks {
+            for proj in [&mut b.attn.q, &mut b.attn.k, &mut b.attn.v, &mut b.attn.o, &mut b.mlp.gate, &mut b.mlp.up, &mut b.mlp.down] {
+                proj.densify();
+            }
+        }
+        self
+    }
+
     /// Logits over the vocabulary for hidden states [rows, hidden] (the tied head): [rows, vocab].
     pub fn logits(&self, hidden: Tensor<2>) -> Tensor<2> {
         hidden.matmul(self.embed.val())
@@ -375,7 +419,7 @@ impl Llama {
         device.seed(seed);
         let kv = c.kv_heads * c.head_dim();
         let w = |i: usize, o: usize| Param::from_tensor(Tensor::random([i, o], Distribution::Normal(0.0, 0.02), device));
-        let proj = |i, o| Proj { weight: w(i, o) };
+        let proj = |i, o| Proj { weight: w(i, o), blocks: None };
         let norm = || RmsNorm { gain: Param::from_tensor(Tensor::ones([c.hidden], device)), eps: c.rms_eps };
         let blocks = (0..c.layers)
             .map(|_| Block {
@@ -388,8 +432,9 @@ impl Llama {
         Self { embed: w(c.hidden, c.vocab), blocks, norm: norm(), heads: c.heads, kv_heads: c.kv_heads, rope_theta: c.rope_theta }
     }
 
-    /// Loads the weights of a llama GGUF (F32/F16/Q8_0/Q4_1, dequantised to f32) onto `device`.
-    /// A missing tensor or one of the wrong shape is an error naming it.
+    /// Loads the weights of a llama GGUF (F32/F16/Q8_0/Q4_1, dequantised to f32) onto `device`;
+    /// on the CPU the blocks' Q4_1 projections stay compact ([`keeps_blocks`]). A missing tensor
+    /// or one of the wrong shape is an error naming it.
     pub fn from_gguf(gguf: &Gguf, device: &Device) -> Result<(Self, LlamaConfig), GgufError> {
         let c = LlamaConfig::from_gguf(gguf)?;
         let kv = c.kv_heads * c.head_dim();
@@ -402,8 +447,15 @@ impl Llama {
             let (values, _) = gguf.tensor_f32(name, Some(&[c.hidden]))?;
             Ok(RmsNorm { gain: Param::from_tensor(Tensor::from_data(TensorData::new(values, [c.hidden]), device)), eps: c.rms_eps })
         };
+        let compact = keeps_blocks(device);
         let proj = |name: String, out: usize, inp: usize| -> Result<Proj, GgufError> {
-            Ok(Proj { weight: tensor2(&name, [out, inp])? })
+            match gguf.q4_1_blocks(&name, [out, inp])? {
+                // Blocks that run across rows (a width not a whole number of blocks) stay dense.
+                Some(raw) if compact && inp.is_multiple_of(deviate_blocks::VALUES) => {
+                    Ok(Proj::compact(BlockMatrix::new(raw, out, inp), device))
+                }
+                _ => Ok(Proj { weight: tensor2(&name, [out, inp])?, blocks: None }),
+            }
         };
         // The embedding first: the largest matrix, loaded while little else is held.
         let embed = tensor2("token_embd.weight", [c.vocab, c.hidden])?;

@@ -1,6 +1,7 @@
 //! burn modules and their loading: the MiniLM encoder, SmolLM2 (GGUF) and tokenisers.
 
 pub mod bert;
+pub mod blocks;
 pub mod bpe;
 pub mod gguf;
 pub mod llama;

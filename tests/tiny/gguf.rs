@@ -97,20 +97,29 @@ impl GgufWriter {
 
 /// `n` values as ggml type `kind` (0 F32, 1 F16, 3 Q4_1, 8 Q8_0), small and seeded.
 pub fn weights(n: usize, kind: u32, rng: &mut ChaCha8Rng) -> Vec<u8> {
-    let mut small = || (rng.next_u32() % 2000) as f32 / 1e4 - 0.1;
+    let small = |rng: &mut ChaCha8Rng| (rng.next_u32() % 2000) as f32 / 1e4 - 0.1;
     let half = |v: f32| f16::from_f32(v).to_le_bytes();
     match kind {
-        0 => (0..n).flat_map(|_| small().to_le_bytes()).collect(),
-        1 => (0..n).flat_map(|_| half(small())).collect(),
-        3 => (0..n / 32).flat_map(|_| [half(0.01), half(-0.08)].concat().into_iter().chain((0..16).map(|i| i * 17))).collect(),
-        8 => (0..n / 32).flat_map(|_| half(0.002).into_iter().chain((0..32u8).map(|i| i.wrapping_mul(37)))).collect(),
+        0 => (0..n).flat_map(|_| small(rng).to_le_bytes()).collect(),
+        1 => (0..n).flat_map(|_| half(small(rng))).collect(),
+        // Blocks of random bytes under a fixed scale (and a random minimum for Q4_1).
+        3 => (0..n / 32).flat_map(|_| [half(0.01), half(small(rng))].concat().into_iter().chain(random_bytes(16, rng))).collect(),
+        8 => (0..n / 32).flat_map(|_| half(0.002).into_iter().chain(random_bytes(32, rng))).collect(),
         _ => unreachable!("the test writes only the four types the reader dequantises"),
     }
 }
 
+fn random_bytes(n: usize, rng: &mut ChaCha8Rng) -> Vec<u8> {
+    (0..n).map(|_| rng.next_u32() as u8).collect()
+}
+
 /// The tiny llama of `tests/tiny` as a GGUF with a 40-token byte-level BPE tokeniser.
 pub fn tiny_gguf() -> (Vec<u8>, Vec<Field>) {
-    let c = super::tiny();
+    llama_gguf(&super::tiny())
+}
+
+/// A llama of shape `c` with random weights of the same mix of types as [`tiny_gguf`]'s.
+pub fn llama_gguf(c: &deviate::model::llama::LlamaConfig) -> (Vec<u8>, Vec<Field>) {
     let specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
     let mut tokens: Vec<String> = specials.iter().map(|s| s.to_string()).collect();
     tokens.extend(('a'..='z').map(String::from));

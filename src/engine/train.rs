@@ -226,7 +226,8 @@ impl Trainer {
         Ok(pairs.iter().map(|p| self.reference[&p.key]).collect())
     }
 
-    /// The sum of every adapted weight (W₀ + ΔW): finite exactly when no adapter went non-finite.
+    /// The sum of every adapted weight (W₀ + ΔW; ΔW alone for a compact projection, whose W₀ is in
+    /// its blocks): finite exactly when no adapter went non-finite.
     fn adapted_checksum(&self) -> Tensor<1> {
         let targets = &self.config.lora.targets;
         let mut total: Option<Tensor<1>> = None;

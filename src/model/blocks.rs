@@ -4,8 +4,8 @@
 //!
 //! The product is a burn backend extension with its own backward pass: autodiff's matmul would
 //! keep each layer's dequantised f32 weight alive until the backward pass — every weight of the
-//! model at once during a training pass. Here backward keeps only the blocks and dequantises the
-//! transposed weight again: y = x·W gives ∂L/∂x = ∂L/∂y·Wᵀ. The weight is frozen (LoRA trains
+//! model at once during a training pass. Here backward keeps only the 4-bit values and scales and
+//! dequantises the weight again: y = x·W gives ∂L/∂x = ∂L/∂y·Wᵀ. The weight is frozen (LoRA trains
 //! only its adapters), so there is no ∂L/∂W.
 //!
 //! The dequantised values are the loader's, bit for bit ([`deviate_blocks`]), and the products
@@ -25,28 +25,27 @@ use deviate_blocks::Columns;
 
 /// A frozen [in, out] weight W in 4-bit blocks ([`Columns`]), shared by every clone of the model.
 #[derive(Clone, Debug)]
-pub struct BlockMatrix {
-    columns: Arc<Columns>,
-    /// W's input width.
-    pub inputs: usize,
-    /// W's output width.
-    pub outputs: usize,
-}
+pub struct BlockMatrix(Arc<Columns>);
 
 impl BlockMatrix {
     /// From the checkpoint's Q4_1 blocks of Wᵀ, as stored: `outputs` rows of `inputs` values.
     pub fn new(blocks: &[u8], outputs: usize, inputs: usize) -> Self {
-        Self { columns: Arc::new(Columns::from_rows(blocks, outputs, inputs)), inputs, outputs }
+        Self(Arc::new(Columns::from_rows(blocks, outputs, inputs)))
+    }
+
+    /// W's [in, out] shape.
+    pub fn shape(&self) -> [usize; 2] {
+        self.0.shape()
     }
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        self.columns.bytes()
+        self.0.bytes()
     }
 
     /// W, [in, out].
     pub fn weight(&self) -> TensorData {
-        TensorData::new(self.columns.dequantize(), [self.inputs, self.outputs])
+        TensorData::new(self.0.dequantize(), self.shape())
     }
 }
 

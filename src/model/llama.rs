@@ -140,7 +140,7 @@ pub struct Proj {
     /// W₀, dense; for a compact projection (`blocks`), an [in, out] view of a single zero that
     /// costs no memory and only carries the LoRA adapter (burn attaches it to a parameter).
     pub weight: Param<Tensor<2>>,
-    /// W₀ kept in the GGUF's Q4_1 blocks, on the CPU ([`blocks`]).
+    /// W₀ kept as the GGUF's Q4_1 values and scales, on the CPU ([`blocks`]).
     #[module(skip)]
     pub blocks: Option<BlockMatrix>,
 }
@@ -148,7 +148,7 @@ pub struct Proj {
 impl Proj {
     /// A projection whose frozen weight stays in its blocks.
     pub fn compact(w: BlockMatrix, device: &Device) -> Self {
-        let anchor = Tensor::<2>::zeros([1, 1], device).expand([w.inputs, w.outputs]);
+        let anchor = Tensor::<2>::zeros([1, 1], device).expand(w.shape());
         Self { weight: Param::from_tensor(anchor), blocks: Some(w) }
     }
 
@@ -349,7 +349,7 @@ impl Block {
 
 /// Whether a model loaded onto `device` keeps its Q4_1 projections in their blocks: on the CPU
 /// (Flex), where the frozen weights are most of the page worker's memory (425 MB as f32 for
-/// SmolLM2's, 66 MB as blocks). A GPU keeps them dense: there a product is one kernel.
+/// SmolLM2's, 80 MB kept compact). A GPU keeps them dense: there a product is one kernel.
 pub fn keeps_blocks(device: &Device) -> bool {
     device.clone().inner() == Device::flex()
 }

@@ -24,11 +24,13 @@ fn load() -> Llama {
     Llama::from_gguf(&gguf, &Device::flex()).unwrap().0
 }
 
-fn logits(model: &Llama) -> Vec<f32> {
+/// Logits for a batch of `rows` sequences of `length` tokens: [rows·length, vocab], flat.
+fn logits(model: &Llama, rows: usize, length: usize) -> Vec<f32> {
     let device = Device::flex();
-    let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 5, 9, 3, 4, 7, 11, 2], [2, 4]), &device);
+    let ids: Vec<i64> = (0..rows * length).map(|i| (i * 7 % 40) as i64).collect();
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [rows, length]), &device);
     let hidden = model.forward(ids, &mut KvCache::default(), None, Adapters::Off);
-    model.logits(hidden.reshape([8, 64])).into_data().try_into_vec().unwrap()
+    model.logits(hidden.reshape([rows * length, 64])).into_data().try_into_vec().unwrap()
 }
 
 #[test]
@@ -46,13 +48,27 @@ fn q4_1_projections_load_compact_on_the_cpu_and_dense_on_request() {
 }
 
 #[test]
-fn compact_logits_equal_the_dense_model_s_bit_for_bit() {
-    let compact = logits(&load());
-    let dense = logits(&load().with_dense_weights());
-    assert_eq!(compact.len(), 2 * 4 * 40);
+fn compact_logits_equal_the_dense_model_s_bit_for_bit_above_the_fused_rows() {
+    // 24 token rows: more than the fused product takes, so W is dequantised and multiplied.
+    let compact = logits(&load(), 2, 12);
+    let dense = logits(&load().with_dense_weights(), 2, 12);
+    assert_eq!(compact.len(), 24 * 40);
     assert!(compact.iter().all(|x| x.is_finite()));
     let differing = compact.iter().zip(&dense).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
     assert_eq!(differing, 0, "compact {:?}… vs dense {:?}…", &compact[..4], &dense[..4]);
+}
+
+#[test]
+fn few_rows_run_from_the_blocks_close_to_the_dense_model_and_repeatably() {
+    // 1 and 8 token rows (decoding one and eight continuations): the fused product.
+    for (rows, length) in [(1, 1), (2, 4)] {
+        let compact = logits(&load(), rows, length);
+        let dense = logits(&load().with_dense_weights(), rows, length);
+        let scale = dense.iter().fold(0.0f32, |a, x| a.max(x.abs()));
+        let worst = compact.iter().zip(&dense).fold(0.0f32, |a, (x, y)| a.max((x - y).abs()));
+        assert!(worst <= 1e-5 * scale, "{rows}×{length}: worst difference {worst} for logits up to {scale}");
+        assert_eq!(logits(&load(), rows, length), compact, "the same bits again");
+    }
 }
 
 /// Trainers draw their adapters from the shared device RNG: one at a time.

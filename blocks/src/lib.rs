@@ -1,13 +1,16 @@
 //! GGUF's Q4_1 blocks dequantised to f32, for Deviate's loader and for its compact projections,
-//! which keep SmolLM2's matrices in 4 bits ([`Columns`]) and dequantise one for each product.
+//! which keep SmolLM2's matrices in 4 bits ([`Columns`]) and dequantise one for each product, or,
+//! for a few rows of x, multiply straight from the blocks ([`Columns::product`]).
 //!
 //! A crate of its own so that it builds at full speed in every profile (Deviate's own code builds
-//! at opt-level 1 for tests and "z" for the page): a product dequantises a whole matrix.
+//! at opt-level 1 for tests and "z" for the page): a product goes through a whole matrix.
 //!
 //! A Q4_1 block is 20 bytes for 32 values: an f16 scale d, an f16 minimum m, then 16 bytes whose
 //! byte j holds value j in its low nibble and value j + 16 in its high nibble; x = d·q + m.
 
 use half::f16;
+
+mod product;
 
 /// Values in a block.
 pub const VALUES: usize = 32;

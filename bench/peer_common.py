@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def parser():
     p = argparse.ArgumentParser()
     target = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/deviate/target"))
-    # The dev profile builds every dependency (burn, its kernels) at opt-level 3.
+    # The dev profile builds every dependency (burn, its kernels) at opt-level 3, without debug assertions.
     p.add_argument("--deviate", default=str(target / "debug" / "deviate"))
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=os.cpu_count())

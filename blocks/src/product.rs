@@ -36,6 +36,9 @@ impl Columns {
     /// y = x·W, [rows, out] row-major, for x [rows, in] row-major, from the blocks.
     pub fn product(&self, x: &[f32], rows: usize) -> Vec<f32> {
         assert_eq!(x.len(), rows * self.inputs, "x is [rows, in]");
+        if rows == 0 {
+            return Vec::new();
+        }
         let sums: Vec<f32> = x.chunks_exact(VALUES).map(|c| c.iter().sum()).collect();
         let tile = |t: usize| {
             let (first, width) = (t * TILE, TILE.min(self.outputs - t * TILE));
@@ -150,5 +153,6 @@ mod tests {
             }
             assert_eq!(columns.product(&x, rows), got, "the same bits again");
         }
+        assert!(columns.product(&[], 0).is_empty(), "no rows, no output");
     }
 }

@@ -10,7 +10,10 @@
 
 use half::f16;
 
+mod gelu;
 mod product;
+
+pub use gelu::gelu_in_place;
 
 /// Values in a block.
 pub const VALUES: usize = 32;

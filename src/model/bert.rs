@@ -8,8 +8,10 @@
 use burn::module::Module;
 use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor};
+
+use crate::model::gelu::gelu;
 
 /// all-MiniLM-L6-v2's shape.
 #[derive(Clone, Debug, PartialEq)]
@@ -131,12 +133,15 @@ impl Layer {
         let [_, hidden] = x.dims();
         let head_dim = hidden / heads;
         let split = |t: Tensor<2>| t.reshape([batch, length, heads, head_dim]).swap_dims(1, 2);
-        let attention = &self.attention.self_attention;
-        let q = split(attention.query.forward(x.clone()));
-        let k = split(attention.key.forward(x.clone()));
-        let v = split(attention.value.forward(x.clone()));
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((head_dim as f64).sqrt()) + mask_bias;
-        let context = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([batch * length, hidden]);
+        let projections = &self.attention.self_attention;
+        let q = split(projections.query.forward(x.clone()));
+        let k = split(projections.key.forward(x.clone()));
+        let v = split(projections.value.forward(x.clone()));
+        // softmax(q·kᵀ/√d + mask_bias)·v as one op: burn's CPU backend fuses it (per head, in
+        // parallel); WebGPU runs it as the separate products and softmax (its fused kernel
+        // takes no additive bias).
+        let context = burn::tensor::module::attention(q, k, v, None, Some(mask_bias), AttentionModuleOptions::default());
+        let context = context.swap_dims(1, 2).reshape([batch * length, hidden]);
         let output = &self.attention.output;
         let x = output.layer_norm.forward(output.dense.forward(context) + x);
         let inner = gelu(self.intermediate.dense.forward(x.clone()));

@@ -302,6 +302,32 @@ fn rotate(x: Tensor<4>, cos: &Tensor<5>, sin: &Tensor<5>) -> Tensor<4> {
     Tensor::cat(vec![r0, r1], 4).reshape([b, h, t, d])
 }
 
+/// softmax(q·kᵀ/√d + mask)·v for q [B, heads, T, d] and k, v [B, kv_heads, keys, d]: query head
+/// h reads key/value head h / (heads / kv_heads).
+///
+/// On the CPU without autodiff (generation, evaluation) this is burn's fused attention, which
+/// reads the shared key/value heads in place; otherwise (training, a GPU) the products and the
+/// softmax as separate ops, each key/value head repeated for its query heads. (burn's fused
+/// attention under autodiff is its masked fallback, whose gradient is NaN where the causal mask
+/// puts −∞.)
+fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask: Option<&Tensor<4>>) -> Tensor<4> {
+    let device = q.device();
+    if !device.is_autodiff() && device == Device::flex() {
+        let options = burn::tensor::ops::AttentionModuleOptions::default();
+        return burn::tensor::module::attention(q, k, v, None, mask.cloned(), options);
+    }
+    let [b, heads, _, head_dim] = q.dims();
+    let [_, kv_heads, keys, _] = k.dims();
+    let share = |y: Tensor<4>| {
+        y.unsqueeze_dim::<5>(2).expand([b, kv_heads, heads / kv_heads, keys, head_dim]).reshape([b, heads, keys, head_dim])
+    };
+    let mut scores = q.matmul(share(k).swap_dims(2, 3)).div_scalar((head_dim as f64).sqrt());
+    if let Some(mask) = mask {
+        scores = scores + mask.clone();
+    }
+    softmax(scores, 3).matmul(share(v))
+}
+
 impl Block {
     // The block's inputs are the model's running state (x, rope, mask, cache, adapters); a struct
     // for them would only rename the call.
@@ -330,16 +356,7 @@ impl Block {
             }
             *slot = Some((k.clone(), v.clone()));
         }
-        // Query head h reads key/value head h / (heads / kv_heads).
-        let [_, _, keys, _] = k.dims();
-        let share = |y: Tensor<4>| {
-            y.unsqueeze_dim::<5>(2).expand([b, kv_heads, heads / kv_heads, keys, head_dim]).reshape([b, heads, keys, head_dim])
-        };
-        let mut scores = q.matmul(share(k).swap_dims(2, 3)).div_scalar((head_dim as f64).sqrt());
-        if let Some(mask) = mask {
-            scores = scores + mask.clone();
-        }
-        let context = softmax(scores, 3).matmul(share(v)).swap_dims(1, 2).reshape([b * t, hidden]);
+        let context = attention(q, k, v, mask).swap_dims(1, 2).reshape([b * t, hidden]);
         let x = x + self.attn.o.forward(context, a).reshape([b, t, hidden]);
         let rows = self.ffn_norm.forward(x.clone()).reshape([b * t, hidden]);
         let inner = silu(self.mlp.gate.forward(rows.clone(), a)) * self.mlp.up.forward(rows, a);

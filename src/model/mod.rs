@@ -2,6 +2,7 @@
 
 pub mod bert;
 pub mod blocks;
+pub mod gelu;
 pub mod bpe;
 pub mod gguf;
 pub mod llama;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::logps::{nll_tokens, read, sequence_logps};
 use crate::engine::losses::{PreferenceTerms, Share, ddpo_loss, dorpo_loss};
+use crate::model::device::is_cpu;
 use crate::model::llama::{Adapters, Llama, LoraConfig, Target};
 
 /// The preference-tuning methods.
@@ -167,7 +168,7 @@ fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
 /// and sums the passes' gradients, the same update up to rounding. A GPU pays per kernel
 /// launch instead, so it reads the whole batch at once.
 fn pairs_per_pass(device: &Device) -> usize {
-    if device.clone().inner() == Device::flex() { 1 } else { usize::MAX }
+    if is_cpu(device) { 1 } else { usize::MAX }
 }
 
 /// A LoRA policy being tuned with one method, its optimiser, and the cached reference log-probs.

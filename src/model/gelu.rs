@@ -11,6 +11,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Tensor};
 
+use crate::model::device::is_cpu;
+
 /// gelu(x), element-wise.
 #[backend_extension(Flex, Autodiff)]
 pub trait Gelu: Backend {
@@ -66,7 +68,7 @@ impl<B: Gelu, C: CheckpointStrategy> Gelu for Autodiff<B, C> {
 /// gelu(x) on any device: the extension on the CPU (with or without autodiff), burn's own
 /// GELU elsewhere (the extension is routed to Flex and autodiff only).
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    if x.device().inner() != burn::tensor::Device::flex() {
+    if !is_cpu(&x.device()) {
         return burn::tensor::activation::gelu(x);
     }
     Tensor::from_dispatch(<Dispatch as Gelu>::exact_gelu(x.into_dispatch()))
@@ -77,7 +79,7 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tensor};
 
     fn bits(x: Tensor<2>) -> Vec<u32> {
-        x.into_data().into_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect()
+        x.into_data().try_into_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect()
     }
 
     /// The same bits as burn's own GELU on the CPU, on a contiguous tensor and on a transposed

@@ -13,6 +13,7 @@ use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::model::blocks::{self, BlockMatrix};
+use crate::model::device::is_cpu;
 use crate::model::gguf::{Gguf, GgufError};
 
 /// The model's shape, read from the GGUF metadata.
@@ -312,7 +313,7 @@ fn rotate(x: Tensor<4>, cos: &Tensor<5>, sin: &Tensor<5>) -> Tensor<4> {
 /// puts −∞.)
 fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask: Option<&Tensor<4>>) -> Tensor<4> {
     let device = q.device();
-    if !device.is_autodiff() && device == Device::flex() {
+    if !device.is_autodiff() && is_cpu(&device) {
         let options = burn::tensor::ops::AttentionModuleOptions::default();
         return burn::tensor::module::attention(q, k, v, None, mask.cloned(), options);
     }
@@ -368,7 +369,7 @@ impl Block {
 /// (Flex), where the frozen weights are most of the page worker's memory (425 MB as f32 for
 /// SmolLM2's, 80 MB kept compact). A GPU keeps them dense: there a product is one kernel.
 pub fn keeps_blocks(device: &Device) -> bool {
-    device.clone().inner() == Device::flex()
+    is_cpu(device)
 }
 
 /// The additive causal mask for `len` new queries after `past` cached keys, [1, 1, len, past + len]:

@@ -2,6 +2,7 @@
 
 pub mod bert;
 pub mod blocks;
+pub mod device;
 pub mod gelu;
 pub mod bpe;
 pub mod gguf;

@@ -1,5 +1,6 @@
-//! all-MiniLM-L6-v2: a 6-layer BERT encoder (post-LN, exact erf GELU), mean pooling over the
-//! attention mask and L2 normalisation, as sentence-transformers runs it.
+//! all-MiniLM-L6-v2: a 6-layer BERT encoder (post-LN, the erf GELU rather than its tanh
+//! approximation), mean pooling over the attention mask and L2 normalisation, as
+//! sentence-transformers runs it.
 //!
 //! Field names follow the checkpoint's tensor names (`embeddings.word_embeddings.weight`,
 //! `encoder.layer.N.attention.self.query.weight`, …) so the safetensors file loads with two

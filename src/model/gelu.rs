@@ -1,7 +1,8 @@
-//! The exact GELU, gelu(x) = ½·x·(1 + erf(x/√2)), as a burn backend extension: on the CPU
-//! (Flex) it runs [`deviate_blocks::gelu_in_place`], the expression burn's CPU backend uses (so
-//! the same bits) split over the threads; a GPU runs burn's own `gelu` ([`gelu`]). Autodiff
-//! differentiates it with burn's `gelu_backward`.
+//! The erf GELU, gelu(x) = ½·x·(1 + erf(x/√2)), as a burn backend extension: on the CPU
+//! (Flex) it runs [`deviate_blocks::gelu_in_place`], vectorised and split over the threads
+//! (within 1e-6·(1 + |x|) of burn's scalar one, which it replaces: libm's erf was a tenth of
+//! MiniLM's time); a GPU runs burn's own `gelu` ([`gelu`]). Autodiff differentiates it with
+//! burn's `gelu_backward`.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -78,25 +79,40 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 mod tests {
     use burn::tensor::{Device, Distribution, Tensor};
 
-    fn bits(x: Tensor<2>) -> Vec<u32> {
-        x.into_data().try_into_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect()
+    fn values(x: Tensor<2>) -> Vec<f32> {
+        x.into_data().try_into_vec::<f32>().unwrap()
     }
 
-    /// The same bits as burn's own GELU on the CPU, on a contiguous tensor and on a transposed
-    /// view, and the same gradient through autodiff.
+    fn bits(x: Tensor<2>) -> Vec<u32> {
+        values(x).iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// Within 1e-6·(1 + |x|) of `x`'s GELU by burn (libm's scalar erf), not equal everywhere.
+    fn assert_close_to_burns(x: Tensor<2>) {
+        let ours = values(super::gelu(x.clone()));
+        let burns = values(burn::tensor::activation::gelu(x.clone()));
+        for ((a, b), x) in ours.iter().zip(&burns).zip(values(x)) {
+            assert!((a - b).abs() <= 1e-6 * (1.0 + x.abs()), "gelu({x}): {a} vs burn's {b}");
+        }
+        assert_ne!(ours, burns, "the vectorised erf is an approximation, so some values differ");
+    }
+
+    /// Close to burn's own GELU on the CPU, on a contiguous tensor and on a transposed view,
+    /// and the same gradient through autodiff (both differentiate with burn's gelu_backward).
     #[test]
-    fn equals_burns_gelu_and_its_gradient() {
+    fn matches_burns_gelu_and_its_gradient() {
         let device = Device::flex();
         let x = Tensor::<2>::random([96, 70], Distribution::Normal(0.0, 3.0), &device);
-        assert_eq!(bits(super::gelu(x.clone())), bits(burn::tensor::activation::gelu(x.clone())));
-        let t = x.clone().transpose();
-        assert_eq!(bits(super::gelu(t.clone())), bits(burn::tensor::activation::gelu(t)));
+        assert_close_to_burns(x.clone());
+        assert_close_to_burns(x.clone().transpose());
 
         let autodiff = device.autodiff();
         let gradient = |ours: bool| {
             let x = Tensor::<2>::from_data(x.to_data(), &autodiff).require_grad();
             let y = if ours { super::gelu(x.clone()) } else { burn::tensor::activation::gelu(x.clone()) };
-            let grads = (y * x.clone()).sum().backward();
+            // An upstream gradient that is not all ones, and not through y (whose values differ).
+            let upstream = Tensor::<2>::from_data(x.to_data(), &autodiff);
+            let grads = (y * upstream).sum().backward();
             bits(x.grad(&grads).unwrap())
         };
         assert_eq!(gradient(true), gradient(false));

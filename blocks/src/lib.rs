@@ -105,6 +105,17 @@ impl Columns {
         }
         out
     }
+
+    /// Wᵀ [out, in], row-major: [`Columns::dequantize`]'s values, transposed (cache-blocked),
+    /// for a product with Wᵀ that should read it row by row (gemm's AVX-512 kernel ran ∂L/∂y·Wᵀ
+    /// for SmolLM2's up projection at 0.4× its speed with W's transposed view, 154×1536×576
+    /// here).
+    pub fn dequantize_transposed(&self) -> Vec<f32> {
+        let w = self.dequantize();
+        let mut t = vec![0.0; w.len()];
+        transpose::transpose(&w, &mut t, self.outputs, self.inputs);
+        t
+    }
 }
 
 #[cfg(test)]
@@ -148,5 +159,7 @@ mod tests {
                 assert_eq!(w[i * outputs + o].to_bits(), plain[o * inputs + i].to_bits(), "output {o} input {i}");
             }
         }
+        let t = columns.dequantize_transposed();
+        assert_eq!(t.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), plain.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "Wᵀ is the stored rows");
     }
 }

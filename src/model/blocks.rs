@@ -50,6 +50,12 @@ impl BlockMatrix {
     pub fn weight(&self) -> TensorData {
         TensorData::new(self.0.dequantize(), self.shape())
     }
+
+    /// Wᵀ, [out, in], laid out row by row (not a transposed view of W).
+    pub fn transposed_weight(&self) -> TensorData {
+        let [inputs, outputs] = self.shape();
+        TensorData::new(self.0.dequantize_transposed(), [outputs, inputs])
+    }
 }
 
 /// x·W for x [rows, in] and a block-stored W.
@@ -84,10 +90,12 @@ impl BlockProduct for Flex {
     }
 }
 
-/// ∂L/∂y·Wᵀ on `g`'s device, as autodiff's matmul computes it for a dense W.
+/// ∂L/∂y·Wᵀ on `g`'s device, with Wᵀ dequantised row by row: gemm's AVX-512 kernel ran the
+/// product with W's transposed view (what autodiff's matmul passes for a dense W) at 0.4× the
+/// speed for SmolLM2's gate and up projections.
 fn times_transposed<B: Backend>(g: FloatTensor<B>, w: &BlockMatrix) -> FloatTensor<B> {
     let device = g.device();
-    B::float_matmul(g, B::float_transpose(B::float_from_data(w.weight(), &device)))
+    B::float_matmul(g, B::float_from_data(w.transposed_weight(), &device))
 }
 
 #[derive(Debug)]

@@ -427,7 +427,7 @@ impl Llama {
 
     /// Logits over the vocabulary for hidden states [rows, hidden] (the tied head): [rows, vocab].
     pub fn logits(&self, hidden: Tensor<2>) -> Tensor<2> {
-        hidden.matmul(self.embed.val())
+        crate::model::head::logits(hidden, self.embed.val())
     }
 
     /// A model with random weights (N(0, 0.02), unit norm gains) of shape `c`, seeded: for tests

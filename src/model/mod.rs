@@ -6,5 +6,6 @@ pub mod device;
 pub mod gelu;
 pub mod bpe;
 pub mod gguf;
+pub mod head;
 pub mod llama;
 pub mod tokenizer;

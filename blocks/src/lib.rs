@@ -10,10 +10,10 @@
 
 use half::f16;
 
-mod gelu;
+mod activation;
 mod product;
 
-pub use gelu::gelu_in_place;
+pub use activation::{gelu_in_place, sigmoid_in_place};
 
 /// Values in a block.
 pub const VALUES: usize = 32;
@@ -93,8 +93,14 @@ impl Columns {
         self.nibbles.len() + 4 * (self.scale.len() + self.min.len())
     }
 
-    /// W [in, out], row-major: x = d·q + m, the same bits as [`rows`] gives.
+    /// W [in, out], row-major: x = d·q + m, the same bits as [`rows`] gives, with the widest
+    /// SIMD this CPU has (pulp, chosen at run time).
     pub fn dequantize(&self) -> Vec<f32> {
+        pulp::Arch::new().dispatch(Dequantize(self))
+    }
+
+    #[inline(always)]
+    fn dequantize_rows(&self) -> Vec<f32> {
         let n = self.outputs;
         let mut out = Vec::with_capacity(self.inputs * n);
         for i in 0..self.inputs {
@@ -115,6 +121,17 @@ impl Columns {
         let mut t = vec![0.0; w.len()];
         transpose::transpose(&w, &mut t, self.outputs, self.inputs);
         t
+    }
+}
+
+/// [`Columns::dequantize`]'s loop, compiled for the SIMD that pulp picks.
+struct Dequantize<'a>(&'a Columns);
+
+impl pulp::WithSimd for Dequantize<'_> {
+    type Output = Vec<f32>;
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> Vec<f32> {
+        self.0.dequantize_rows()
     }
 }
 

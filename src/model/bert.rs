@@ -12,7 +12,7 @@ use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, L
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor};
 
-use crate::model::gelu::gelu;
+use crate::model::activation::gelu;
 
 /// all-MiniLM-L6-v2's shape.
 #[derive(Clone, Debug, PartialEq)]

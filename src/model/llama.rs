@@ -9,9 +9,10 @@
 //! the adapters off, not a second copy.
 
 use burn::module::{Lora, LoraAdapter, Module, Param, ParamGroup};
-use burn::tensor::activation::{silu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use crate::model::activation::silu;
 use crate::model::blocks::{self, BlockMatrix};
 use crate::model::device::is_cpu;
 use crate::model::gguf::{Gguf, GgufError};

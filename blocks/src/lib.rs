@@ -1,6 +1,8 @@
 //! GGUF's Q4_1 blocks dequantised to f32, for Deviate's loader and for its compact projections,
-//! which keep SmolLM2's matrices in 4 bits ([`Columns`]) and dequantise one for each product, or,
-//! for a few rows of x, multiply straight from the blocks ([`Columns::product`]).
+//! which keep SmolLM2's matrices in 4 bits ([`Columns`]) and dequantise one for each product (W
+//! forward, Wᵀ backward), or, for a few rows of x, multiply straight from the blocks
+//! ([`Columns::product`]); and the vectorised activations the CPU path runs ([`gelu_in_place`],
+//! [`sigmoid_in_place`]).
 //!
 //! A crate of its own so that it builds at full speed in every profile (Deviate's own code builds
 //! at opt-level 1 for tests and "z" for the page): a product goes through a whole matrix.

@@ -30,12 +30,14 @@ site: setup models wasm wasm-opt
 wasm-opt:
 	@test -x $(WASM_OPT) || npm ci --no-audit --no-fund
 
-## Opt-in, not in CI (PyTorch, several GB): examples/trl_ddpo.py on TRL against the engine's losses
+## Opt-in, not in CI (PyTorch, several GB): examples/trl_ddpo.py on TRL against the engine's losses, then
+## the TRL + peft parity reference (tests/reference/trl_parity*) recorded again and checked against `deviate train`
 TRL_VENV ?= $(HOME)/.cache/deviate/trl-venv
 test-trl: models native
 	@test -x $(TRL_VENV)/bin/python || python3 -m venv $(TRL_VENV)
 	$(TRL_VENV)/bin/pip install --disable-pip-version-check -q -r examples/requirements.txt
 	DEVIATE_BIN=$(BIN) $(TRL_VENV)/bin/python examples/test_trl_ddpo.py
+	DEVIATE_BIN=$(BIN) $(TRL_VENV)/bin/python examples/trl_parity.py
 
 ## Checks .github/workflows/ against SchemaStore's schema (npm's action-validator, pinned)
 lint-workflows:

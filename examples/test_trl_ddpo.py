@@ -5,7 +5,9 @@ On a tiny random Llama (SmolLM2's tokenizer, 2 layers) and the first pairs of `d
 two steps of DDPOTrainer and of DORPOTrainer (the second: policy ≠ reference), the last loss equal to the engine's
 (`deviate loss`, src/engine/losses.rs) for the same log-probabilities, and different from the
 unweighted loss (the weights reach it). Then the playground's GGUF loads and takes two DDPO steps
-(the second away from the reference).
+(the second away from the reference). Last, "Run this in TRL": `deviate export-trl` of the lesson's
+link, each lane's files fed to the script as `--config`, give the first-step loss that the page's
+lane (`deviate train --link … --lane K`) gives, within 1e-4.
 Run from the repository root after `make models` and a `deviate` build:
 
     DEVIATE_BIN=target/debug/deviate python examples/test_trl_ddpo.py
@@ -71,6 +73,29 @@ def engine_loss(method, terms):
     return weighted, plain
 
 
+def exported_lanes(tmp):
+    """The lesson link's lanes through `deviate export-trl` and trl_ddpo.py's `--config`: TRL's
+    first-step loss against `deviate train --link … --lane K --steps 1`."""
+    link = deviate("link", "encode", stdin=json.dumps({"lesson": True})).strip()
+    out = Path(tmp) / "export"
+    deviate("export-trl", "--link", link, "--out", str(out))
+    (out / GGUF.name).symlink_to(GGUF)
+    lanes = sorted(p for p in out.iterdir() if p.is_dir())
+    assert [p.name for p in lanes] == ["lane-1-dpo", "lane-2-ddpo"], lanes
+    for k, lane in enumerate(lanes, start=1):
+        config = json.loads((lane / "lane.json").read_text())
+        config.update(steps=1, out=str(Path(tmp) / lane.name))
+        config_path = lane / "one-step.json"
+        config_path.write_text(json.dumps(config))
+        result = subprocess.run([sys.executable, str(ROOT / "examples/trl_ddpo.py"), "--config", str(config_path)],
+                                capture_output=True, text=True, cwd=ROOT)
+        assert result.returncode == 0, result.stderr[-3000:]
+        trl = float(result.stdout.split("first-step loss ")[1].split()[0])
+        native = json.loads(deviate("train", "--link", link, "--lane", str(k), "--steps", "1").splitlines()[0])["loss"]
+        print(f"{lane.name}: first-step loss TRL {trl:.7f}, deviate {native:.7f}")
+        assert abs(trl - native) <= 1e-4 * abs(native), f"{lane.name}: TRL {trl} vs deviate {native}"
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         tiny = tiny_model(Path(tmp) / "tiny")
@@ -85,6 +110,7 @@ def main():
         print(f"SmolLM2 GGUF: two DDPO steps on a pair of weight {heaviest['weight']:.3f}, last loss {terms['loss']:.5f}")
         assert 0 < terms["loss"] < 10, "the GGUF model did not train to a finite, non-zero loss"
         assert terms["chosen"] != terms["ref_chosen"], "the first step did not move the GGUF model's adapters"
+        exported_lanes(tmp)
     print("test_trl_ddpo: ok")
 
 

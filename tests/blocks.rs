@@ -76,7 +76,7 @@ static DEVICE_RNG: Mutex<()> = Mutex::new(());
 
 fn trainer(base: &Llama, method: Method) -> Trainer {
     // v and gate are compact; q (F16) is dense: gradients cross both kinds of product.
-    let lora = LoraConfig { rank: 2, alpha: 4.0, targets: vec![Target::Q, Target::V, Target::Gate] };
+    let lora = LoraConfig { rank: 2, alpha: 4.0, targets: vec![Target::Q, Target::V, Target::Gate], ..Default::default() };
     let config = TrainConfig { lora, learning_rate: 2e-2, seed: 5, ..Default::default() };
     let _rng = DEVICE_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     Trainer::new(base, method, config, &Device::flex())

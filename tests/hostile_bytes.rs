@@ -254,7 +254,7 @@ fn mutated_lora_adapters_are_refused_or_loaded_never_a_panic() {
     let _turn = take_turn();
     let device = Device::flex();
     let base = Llama::random(&tiny::tiny(), 3, &device);
-    let lora = LoraConfig { rank: 2, alpha: 4.0, targets: vec![Target::Q, Target::V] };
+    let lora = LoraConfig { rank: 2, alpha: 4.0, targets: vec![Target::Q, Target::V], ..Default::default() };
     let config = TrainConfig { lora, ..Default::default() };
     let valid = Trainer::new(&base, Method::Ddpo, config.clone(), &device).save_adapters().expect("save");
     let mut trainer = Trainer::new(&base, Method::Ddpo, config, &device);

@@ -165,7 +165,7 @@ fn the_cli_encodes_and_decodes_links() {
     let out = cli_support::deviate(&["link", "encode", "--base", "http://localhost:8000/"], r#"{"generate":{"seed":9},"hide":["model"]}"#);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let address = String::from_utf8(out.stdout).unwrap();
-    assert!(address.starts_with("http://localhost:8000/#x=1."), "{address}");
+    assert!(address.starts_with("http://localhost:8000/#x=2."), "{address}");
     let out = cli_support::deviate(&["link", "decode", address.trim()], "");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let decoded: Experiment = serde_json::from_slice(&out.stdout).unwrap();

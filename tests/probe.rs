@@ -32,7 +32,7 @@ fn items() -> Vec<ProbeItem> {
 fn setup() -> (Llama, Trainer) {
     let device = Device::flex();
     let base = Llama::random(&tiny(), 3, &device);
-    let lora = LoraConfig { rank: 2, alpha: 4.0, targets: vec![Target::Q, Target::V] };
+    let lora = LoraConfig { rank: 2, alpha: 4.0, targets: vec![Target::Q, Target::V], ..Default::default() };
     let trainer = Trainer::new(&base, Method::Dpo, TrainConfig { lora, learning_rate: 1e-2, seed: 5, ..Default::default() }, &device);
     (base, trainer)
 }

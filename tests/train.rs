@@ -32,7 +32,7 @@ fn trainer(method: Method, learning_rate: f64) -> Trainer {
 }
 
 fn trainer_on(base: &Llama, method: Method, learning_rate: f64) -> Trainer {
-    let lora = LoraConfig { rank: 2, alpha: 4.0, targets: vec![Target::Q, Target::V, Target::Down] };
+    let lora = LoraConfig { rank: 2, alpha: 4.0, targets: vec![Target::Q, Target::V, Target::Down], ..Default::default() };
     seeded(|| Trainer::new(base, method, TrainConfig { lora, learning_rate, seed: 5, ..Default::default() }, &Device::flex()))
 }
 

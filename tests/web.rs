@@ -57,7 +57,7 @@ fn close(a: f64, b: f64) -> bool {
 async fn lesson_compute_matches_flex(device: &Device, label: &str) {
     let cpu = Device::flex();
     let base = Llama::random(&tiny::tiny(), 3, &cpu);
-    let lora = LoraConfig { rank: 2, alpha: 4.0, targets: vec![Target::Q, Target::V] };
+    let lora = LoraConfig { rank: 2, alpha: 4.0, targets: vec![Target::Q, Target::V], ..Default::default() };
     let config = TrainConfig { lora, learning_rate: 1e-2, seed: 5, ..Default::default() };
     let mut flex = Trainer::new(&base, Method::Ddpo, config.clone(), &cpu);
     let mut other = Trainer::new(&base.clone().to_device(device), Method::Ddpo, config, device);

@@ -1,11 +1,16 @@
 //! Share links: the whole experiment a page shows (prompt, sampling, seed, similarity, methods,
 //! β/λ, LoRA, steps, data, panel, hidden sections) as one compact, URL-safe token.
 //!
-//! Format, version 1: `1.` + base64url (no padding) of the raw-deflated JSON of the fields
+//! Format, version 2: `2.` + base64url (no padding) of the raw-deflated JSON of the fields
 //! that differ from [`Experiment::default`] (a JSON merge patch over the defaults), so the
-//! default experiment is `1.q64FAA`. Decoding never trusts the token: its length, the inflated
+//! default experiment is `2.q64FAA`. Decoding never trusts the token: its length, the inflated
 //! size, JSON depth and every value are bounded and checked, and a newer version is refused by
-//! name. The page puts the token in the address's hash: `…/#x=1.…`.
+//! name. The page puts the token in the address's hash: `…/#x=2.…`.
+//!
+//! Version 1 is the same patch over other defaults: its trainer was burn 0.22's (LoRA A ~
+//! N(0, 1/r), AdamW ε 1e-5, clipping per tensor; [`TrainConfig::format_1`]), where version 2's
+//! follows TRL + peft. A version-1 link is read over version 1's defaults, so it trains as it
+//! did; copied again it becomes a version-2 link that names those three settings.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,10 +20,10 @@ use serde_json::{Map, Value};
 use crate::core::records::responses_from_lines;
 use crate::core::similarity::SimilarityKind;
 use crate::engine::generate::GenerateParams;
-use crate::engine::protocol::{LESSON_STEPS, MAX_RUN_STEPS, TrainSetup};
+use crate::engine::protocol::{LESSON_STEPS, MAX_RUN_STEPS, TrainConfig, TrainSetup};
 
 /// The version this build writes, and the newest it reads.
-pub const LINK_VERSION: u32 = 1;
+pub const LINK_VERSION: u32 = 2;
 /// Longest token accepted (browsers keep far longer addresses; this keeps decoding cheap).
 pub const MAX_LINK_CHARS: usize = 32 * 1024;
 /// Largest inflated JSON accepted (a deflate bomb stops here).
@@ -184,7 +189,7 @@ impl Experiment {
         }
         let packed = URL_SAFE_NO_PAD.decode(body).map_err(|_| LinkError::Base64)?;
         let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, MAX_STATE_BYTES).map_err(|_| LinkError::Inflate)?;
-        Self::from_patch(&json).map_err(|e| match e {
+        Self::from_patch(&json, Self::defaults(version)).map_err(|e| match e {
             PatchError::Json(m) => LinkError::Json(m),
             PatchError::Invalid(m) => LinkError::Invalid(m),
         })
@@ -192,18 +197,27 @@ impl Experiment {
 
     /// An experiment from JSON holding any subset of its fields (the rest are defaults), checked.
     pub fn from_json(json: &str) -> Result<Self, String> {
-        Self::from_patch(json.as_bytes()).map_err(|e| match e {
+        Self::from_patch(json.as_bytes(), Self::default()).map_err(|e| match e {
             PatchError::Json(m) | PatchError::Invalid(m) => m,
         })
     }
 
-    fn from_patch(json: &[u8]) -> Result<Self, PatchError> {
+    /// What a link of format `version` leaves unsaid (see the module docs).
+    pub fn defaults(version: u32) -> Self {
+        let mut experiment = Self::default();
+        if version == 1 {
+            experiment.train.train = TrainConfig::format_1();
+        }
+        experiment
+    }
+
+    fn from_patch(json: &[u8], defaults: Self) -> Result<Self, PatchError> {
         // serde_json stops at 128 levels of nesting, so `merge` below is bounded too.
         let patch: Value = serde_json::from_slice(json).map_err(|e| PatchError::Json(e.to_string()))?;
         if !patch.is_object() {
             return Err(PatchError::Json("expected a JSON object".into()));
         }
-        let mut value = serde_json::to_value(Self::default()).expect("an experiment is plain data");
+        let mut value = serde_json::to_value(defaults).expect("an experiment is plain data");
         merge(&mut value, patch);
         let experiment: Self = serde_json::from_value(value).map_err(|e| PatchError::Json(e.to_string()))?;
         experiment.check().map_err(PatchError::Invalid)?;
@@ -256,7 +270,7 @@ mod tests {
     #[test]
     fn the_default_experiment_is_a_short_link() {
         let link = Experiment::default().encode();
-        assert_eq!(link, "1.q64FAA");
+        assert_eq!(link, "2.q64FAA");
         assert_eq!(Experiment::decode(&link).unwrap(), Experiment::default());
     }
 
@@ -276,14 +290,14 @@ mod tests {
 
     #[test]
     fn bad_links_say_why() {
-        let future = Experiment::default().encode().replacen('1', "7", 1);
+        let future = Experiment::default().encode().replacen('2', "7", 1);
         assert_eq!(Experiment::decode(&future), Err(LinkError::Future(7)));
         assert_eq!(Experiment::decode("hello"), Err(LinkError::NoVersion));
-        assert_eq!(Experiment::decode("1.***"), Err(LinkError::Base64));
-        assert_eq!(Experiment::decode("1.AAAA"), Err(LinkError::Inflate));
-        let long = "1.".to_string() + &"A".repeat(MAX_LINK_CHARS);
+        assert_eq!(Experiment::decode("2.***"), Err(LinkError::Base64));
+        assert_eq!(Experiment::decode("2.AAAA"), Err(LinkError::Inflate));
+        let long = "2.".to_string() + &"A".repeat(MAX_LINK_CHARS);
         assert!(matches!(Experiment::decode(&long), Err(LinkError::TooLong(_))));
-        let pack = |json: &str| format!("1.{}", URL_SAFE_NO_PAD.encode(miniz_oxide::deflate::compress_to_vec(json.as_bytes(), 6)));
+        let pack = |json: &str| format!("2.{}", URL_SAFE_NO_PAD.encode(miniz_oxide::deflate::compress_to_vec(json.as_bytes(), 6)));
         assert!(matches!(Experiment::decode(&pack("[1]")), Err(LinkError::Json(_))));
         assert!(matches!(Experiment::decode(&pack(r#"{"surprise":1}"#)), Err(LinkError::Json(_))));
         assert!(matches!(Experiment::decode(&pack(r#"{"run_steps":0}"#)), Err(LinkError::Invalid(_))));
@@ -293,5 +307,26 @@ mod tests {
         let bomb = pack(&format!("{{{}}}", " ".repeat(10_000_000)));
         assert!(bomb.len() < 20_000, "{}", bomb.len());
         assert_eq!(Experiment::decode(&bomb), Err(LinkError::Inflate));
+    }
+
+    #[test]
+    fn format_1_links_train_as_they_did_and_copy_as_format_2() {
+        use crate::engine::train::Clipping;
+        use crate::model::llama::LoraInit;
+        // A lesson link with a learning rate, as format 1 wrote it.
+        let pack = |version: u32, json: &str| format!("{version}.{}", URL_SAFE_NO_PAD.encode(miniz_oxide::deflate::compress_to_vec(json.as_bytes(), 9)));
+        let patch = r#"{"lesson":true,"run_steps":6,"train":{"train":{"learning_rate":0.001}}}"#;
+        let lesson_v1 = pack(1, patch);
+        let old = Experiment::decode(&lesson_v1).unwrap();
+        assert_eq!(old.train.train, TrainConfig { learning_rate: 0.001, ..TrainConfig::format_1() });
+        assert_eq!(old.train.train.lora.init, LoraInit::Normal);
+        assert_eq!((old.train.train.adam_epsilon, old.train.train.clipping), (1e-5, Clipping::PerTensor));
+        let copied = old.encode();
+        assert!(copied.starts_with("2."), "{copied}");
+        assert_eq!(Experiment::decode(&copied).unwrap(), old, "re-shared, it keeps format 1's trainer");
+        // The same patch as format 2 gets TRL + peft's trainer.
+        let new = Experiment::decode(&pack(2, patch)).unwrap();
+        assert_eq!(new.train.train, TrainConfig { learning_rate: 0.001, ..TrainConfig::default() });
+        assert_eq!(Experiment { train: TrainSetup { train: new.train.train.clone(), ..old.train.clone() }, ..old }, new);
     }
 }

@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod embed;
 pub mod experiment;
+pub mod export;
 pub mod generate;
 pub mod learner;
 pub mod link;

@@ -7,7 +7,7 @@ use crate::core::deviation::DistanceMatrix;
 pub use crate::core::similarity::SimilarityKind;
 pub use crate::engine::generate::{Continuation, Finish, GenerateParams};
 pub use crate::core::dataset::PreferenceSet;
-pub use crate::engine::experiment::{EvalPoint, Weighting};
+pub use crate::engine::experiment::{EvalPoint, ExperimentConfig, Weighting};
 pub use crate::engine::probe::ProbePoint;
 pub use crate::engine::train::{Method, StepMetrics, TrainConfig};
 
@@ -117,6 +117,10 @@ impl TrainSetup {
         if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0 && self.gap.is_finite() && self.gap >= 0.0) {
             return Err("the weight decay and the pair gap must be finite numbers ≥ 0".into());
         }
+        let moment = |b: f64| (0.0..1.0).contains(&b);
+        if !(moment(t.adam_beta1) && moment(t.adam_beta2) && positive(t.adam_epsilon)) {
+            return Err("AdamW's β₁ and β₂ must be in [0, 1) and its ε a positive number".into());
+        }
         if !(1..=64).contains(&t.lora.rank) || !positive(t.lora.alpha) || t.lora.targets.is_empty() {
             return Err("LoRA needs a rank of 1–64, a positive α and at least one target".into());
         }
@@ -141,6 +145,25 @@ impl Default for TrainSetup {
             probe: ProbeSetup::default(),
             weighting: Weighting::default(),
             data: None,
+        }
+    }
+}
+
+impl TrainSetup {
+    /// The experiment settings its lanes train with (pairs, weights, seed, optimiser), scoring
+    /// `heldout` held-out prompts at most: what the page's worker and `deviate train --link` run.
+    pub fn experiment_config(&self, heldout: usize) -> ExperimentConfig {
+        ExperimentConfig {
+            methods: self.methods.clone(),
+            seed: self.train.seed,
+            gap: self.gap,
+            pairs_per_step: self.pairs_per_step,
+            weighting: self.weighting.clone(),
+            eval_prompts: self.eval.prompts.min(heldout),
+            samples: self.eval.samples,
+            eval_tokens: self.eval.tokens,
+            train: self.train.clone(),
+            ..ExperimentConfig::default()
         }
     }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::logps::{nll_tokens, read, sequence_logps};
 use crate::engine::losses::{PreferenceTerms, Share, ddpo_loss, dorpo_loss};
 use crate::model::device::is_cpu;
-use crate::model::llama::{Adapters, Llama, LoraConfig, Target};
+use crate::model::llama::{Adapters, Llama, LoraConfig, LoraInit, Proj, Target};
 
 /// The preference-tuning methods.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -65,24 +65,72 @@ impl FromStr for Method {
     }
 }
 
-/// Training hyper-parameters (the paper's β and λ by default).
+/// Training hyper-parameters. β and λ are the paper's; the optimiser, clipping and LoRA are
+/// TRL + peft's (`DPOConfig`/`ORPOConfig` on transformers' `TrainingArguments`, peft's
+/// `LoraConfig`), so the same settings move the model as they do there. The learning rate is
+/// constant (TRL's `lr_scheduler_type="constant"`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainConfig {
+    /// DPO's β (TRL's `beta`, 0.1).
     pub beta: f64,
+    /// ORPO's λ (TRL's ORPO `beta`, 0.25 here as in the paper).
     pub lambda: f64,
     pub learning_rate: f64,
+    /// AdamW's decoupled weight decay (`weight_decay`, 0 in `TrainingArguments`).
     pub weight_decay: f64,
-    /// Gradients are scaled down to at most this global L2 norm.
+    /// AdamW's β₁ (`adam_beta1`, 0.9).
+    pub adam_beta1: f64,
+    /// AdamW's β₂ (`adam_beta2`, 0.999).
+    pub adam_beta2: f64,
+    /// AdamW's ε (`adam_epsilon`, 1e-8, torch's default; burn's is 1e-5).
+    pub adam_epsilon: f64,
+    /// Gradients are scaled down to at most this L2 norm (`max_grad_norm`, 1.0), see [`Clipping`].
     pub max_grad_norm: f64,
+    pub clipping: Clipping,
     pub lora: LoraConfig,
     /// Seeds the adapters' initialisation (and, in experiments, the pairs).
     pub seed: u64,
 }
 
+/// Which norm `max_grad_norm` bounds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Clipping {
+    /// The norm of all trainable parameters' gradients together, as torch's
+    /// `clip_grad_norm_` (what transformers' Trainer calls): every gradient is multiplied by
+    /// min(1, max_norm / (‖g‖ + 1e-6)), ‖g‖ = √(Σ over every tensor of Σ g²).
+    #[default]
+    Global,
+    /// Each parameter's gradient on its own (burn 0.22's `GradientClipping::Norm`): what links of
+    /// format 1 trained with; kept so they reproduce.
+    PerTensor,
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { beta: 0.1, lambda: 0.25, learning_rate: 5e-4, weight_decay: 0.0, max_grad_norm: 1.0, lora: LoraConfig::default(), seed: 0 }
+        Self {
+            beta: 0.1,
+            lambda: 0.25,
+            learning_rate: 5e-4,
+            weight_decay: 0.0,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_epsilon: 1e-8,
+            max_grad_norm: 1.0,
+            clipping: Clipping::Global,
+            lora: LoraConfig::default(),
+            seed: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The trainer of share links of format 1 (burn 0.22's defaults): A ~ N(0, 1/r), AdamW ε
+    /// 1e-5, clipping per tensor.
+    pub fn format_1() -> Self {
+        let lora = LoraConfig { init: LoraInit::Normal, ..LoraConfig::default() };
+        Self { adam_epsilon: 1e-5, clipping: Clipping::PerTensor, lora, ..Self::default() }
     }
 }
 
@@ -111,6 +159,9 @@ pub struct StepMetrics {
     pub rewards_margins: f64,
     #[serde(rename = "rewards/accuracies")]
     pub rewards_accuracies: f64,
+    /// The L2 norm of every trainable gradient together before clipping (TRL's `grad_norm`).
+    #[serde(default)]
+    pub grad_norm: f64,
     /// Per pair: (rewards/chosen, rewards/rejected).
     pub per_pair: Vec<(f64, f64)>,
 }
@@ -154,11 +205,16 @@ fn check(pairs: &[PairTokens]) -> Result<(), TrainError> {
     }
 }
 
-/// AdamW on the trainable parameters, with the config's weight decay and norm clipping.
+/// AdamW on the trainable parameters with the config's moments, ε and weight decay. Global
+/// clipping happens before the step ([`Trainer::clip`]); per-tensor clipping is burn's, inside it.
 fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    let per_tensor = (config.clipping == Clipping::PerTensor).then(|| GradientClippingConfig::Norm(config.max_grad_norm as f32));
     AdamWConfig::new()
+        .with_beta_1(config.adam_beta1 as f32)
+        .with_beta_2(config.adam_beta2 as f32)
+        .with_epsilon(config.adam_epsilon as f32)
         .with_weight_decay(config.weight_decay as f32)
-        .with_grad_clipping(Some(GradientClippingConfig::Norm(config.max_grad_norm as f32)))
+        .with_grad_clipping(per_tensor)
         .init()
 }
 
@@ -227,30 +283,48 @@ impl Trainer {
         Ok(pairs.iter().map(|p| self.reference[&p.key]).collect())
     }
 
+    /// The adapted projections of every block, in a fixed order.
+    fn adapted(&self) -> impl Iterator<Item = &Proj> {
+        let targets = &self.config.lora.targets;
+        self.model.blocks.iter().flat_map(move |block| {
+            targets.iter().map(move |target| match target {
+                Target::Q => &block.attn.q,
+                Target::K => &block.attn.k,
+                Target::V => &block.attn.v,
+                Target::O => &block.attn.o,
+                Target::Gate => &block.mlp.gate,
+                Target::Up => &block.mlp.up,
+                Target::Down => &block.mlp.down,
+            })
+        })
+    }
+
     /// The sum of every adapted weight (W₀ + ΔW; ΔW alone for a compact projection, whose W₀ is in
     /// its blocks): finite exactly when no adapter went non-finite.
     fn adapted_checksum(&self) -> Tensor<1> {
-        let targets = &self.config.lora.targets;
-        let mut total: Option<Tensor<1>> = None;
-        for block in &self.model.blocks {
-            for target in targets {
-                let proj = match target {
-                    Target::Q => &block.attn.q,
-                    Target::K => &block.attn.k,
-                    Target::V => &block.attn.v,
-                    Target::O => &block.attn.o,
-                    Target::Gate => &block.mlp.gate,
-                    Target::Up => &block.mlp.up,
-                    Target::Down => &block.mlp.down,
-                };
-                let s = proj.weight.val().sum().detach();
-                total = Some(match total {
-                    Some(t) => t + s,
-                    None => s,
-                });
+        let sums = self.adapted().map(|proj| proj.weight.val().sum().detach());
+        sums.reduce(|a, b| a + b).unwrap_or_else(|| Tensor::zeros([1], &self.device))
+    }
+
+    /// ‖g‖, the L2 norm of every trainable gradient together (on the device), and `grads`
+    /// clipped to it as [`Clipping::Global`] says: each times min(1, max_grad_norm / (‖g‖ + 1e-6)),
+    /// torch's `clip_grad_norm_`. Per-tensor clipping leaves them to the optimiser.
+    fn clip(&self, mut grads: GradientsParams) -> (GradientsParams, Tensor<1>) {
+        let ids: Vec<_> = self.adapted().filter_map(|p| p.weight.adapter()).flat_map(|lora| [lora.a.id, lora.b.id]).collect();
+        let squares = ids.iter().filter_map(|&id| grads.get::<2>(id)).map(|g| g.powi_scalar(2).sum());
+        let norm = match squares.reduce(|a, b| a + b) {
+            Some(total) => total.sqrt(),
+            None => return (grads, Tensor::zeros([1], &self.device.clone().inner())),
+        };
+        if self.config.clipping == Clipping::Global {
+            let coef = norm.clone().add_scalar(1e-6).recip().mul_scalar(self.config.max_grad_norm).clamp_max(1.0).reshape([1, 1]);
+            for id in ids {
+                if let Some(g) = grads.remove::<2>(id) {
+                    grads.register(id, g * coef.clone());
+                }
             }
         }
-        total.unwrap_or_else(|| Tensor::zeros([1], &self.device))
+        (grads, norm)
     }
 
     /// The weight each pair's term gets: its chosen response's for the weighted methods, else 1.
@@ -343,9 +417,12 @@ impl Trainer {
             grads.accumulate(&self.model, GradientsParams::from_grads(terms.loss.backward(), &self.model));
         }
 
+        let (grads, norm) = self.clip(grads.grads());
         let (model_before, optim_before) = (self.model.clone(), self.optim.clone());
-        self.model = self.optim.step(self.config.learning_rate, self.model.clone(), grads.grads());
-        let checksum = read(self.adapted_checksum()).await?[0];
+        self.model = self.optim.step(self.config.learning_rate, self.model.clone(), grads);
+        // One readback: the adapted weights' checksum and the gradient norm before clipping.
+        let checksum = Tensor::cat(vec![self.adapted_checksum().inner(), norm], 0);
+        let [checksum, grad_norm] = read(checksum).await?[..] else { unreachable!("two values") };
         if !checksum.is_finite() {
             self.model = model_before;
             self.optim = optim_before;
@@ -362,6 +439,7 @@ impl Trainer {
             rewards_rejected: mean(&rejected_rewards),
             rewards_margins: mean(&margins),
             rewards_accuracies: mean(&accuracy),
+            grad_norm: f64::from(grad_norm),
             per_pair: chosen_rewards.iter().zip(&rejected_rewards).map(|(&c, &r)| (c as f64, r as f64)).collect(),
         }))
     }

@@ -8,7 +8,7 @@
 //! whether they are used ([`Adapters`]), so the reference model of DPO is the same weights with
 //! the adapters off, not a second copy.
 
-use burn::module::{Lora, LoraAdapter, Module, Param, ParamGroup};
+use burn::module::{LoraAdapter, Module, Param};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
@@ -16,6 +16,7 @@ use crate::model::activation::silu;
 use crate::model::blocks::{self, BlockMatrix};
 use crate::model::device::is_cpu;
 use crate::model::gguf::{Gguf, GgufError};
+pub use crate::model::lora::{LoraConfig, LoraInit, Target};
 
 /// The model's shape, read from the GGUF metadata.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,64 +76,6 @@ impl LlamaConfig {
 pub enum Adapters {
     On,
     Off,
-}
-
-/// A projection the LoRA adapters can attach to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Target {
-    Q,
-    K,
-    V,
-    O,
-    Gate,
-    Up,
-    Down,
-}
-
-impl Target {
-    pub const ALL: [Target; 7] = [Self::Q, Self::K, Self::V, Self::O, Self::Gate, Self::Up, Self::Down];
-
-    /// The name in JSON and links (and the page's labels).
-    pub fn name(self) -> &'static str {
-        match self {
-            Target::Q => "q",
-            Target::K => "k",
-            Target::V => "v",
-            Target::O => "o",
-            Target::Gate => "gate",
-            Target::Up => "up",
-            Target::Down => "down",
-        }
-    }
-
-    fn path(self) -> &'static str {
-        match self {
-            Target::Q => r"attn\.q",
-            Target::K => r"attn\.k",
-            Target::V => r"attn\.v",
-            Target::O => r"attn\.o",
-            Target::Gate => r"mlp\.gate",
-            Target::Up => r"mlp\.up",
-            Target::Down => r"mlp\.down",
-        }
-    }
-}
-
-/// LoRA's shape: rank r, scale α / r, and which projections of every block it adapts (dropout 0).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct LoraConfig {
-    pub rank: usize,
-    pub alpha: f64,
-    pub targets: Vec<Target>,
-}
-
-impl Default for LoraConfig {
-    /// The paper's choice: q and v.
-    fn default() -> Self {
-        Self { rank: 8, alpha: 16.0, targets: vec![Target::Q, Target::V] }
-    }
 }
 
 /// A linear projection without bias, y = x·W, W stored [in, out] (the checkpoint's [out, in]
@@ -404,15 +347,12 @@ impl Llama {
         self.norm.forward(x)
     }
 
-    /// The model with LoRA adapters on `config.targets` of every block: A ~ N(0, 1/r) drawn
-    /// from the device's RNG seeded with `seed`, B = 0 (so it starts equal to the base). Every
-    /// other parameter is frozen; only the adapters train.
+    /// The model with LoRA adapters on `config.targets` of every block, A drawn as
+    /// [`LoraInit`] says from the device's RNG seeded with `seed`, B = 0 (so it starts equal to
+    /// the base). Every other parameter is frozen; only the adapters train.
     pub fn with_lora(self, config: &LoraConfig, seed: u64) -> Self {
-        let targets: Vec<&str> = config.targets.iter().map(|t| t.path()).collect();
-        let pattern = format!(r"^blocks\.\d+\.({})\.weight$", targets.join("|"));
-        let group = ParamGroup::from_regex(&pattern).expect("a valid pattern");
         self.embed.val().device().seed(seed);
-        self.apply_lora(Lora::new(config.rank, config.alpha).set_param_group(group))
+        config.attach(self)
     }
 
     /// The model with every compact projection made dense, as a GPU loads it (before LoRA is

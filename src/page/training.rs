@@ -280,7 +280,7 @@ mod tests {
     use crate::core::mechanism::Mechanism;
 
     fn metrics(step: usize) -> StepMetrics {
-        StepMetrics { step, loss: 0.69, rewards_chosen: 0.0, rewards_rejected: 0.0, rewards_margins: 0.0, rewards_accuracies: 0.0, per_pair: Vec::new() }
+        StepMetrics { step, loss: 0.69, rewards_chosen: 0.0, rewards_rejected: 0.0, rewards_margins: 0.0, rewards_accuracies: 0.0, grad_norm: 0.0, per_pair: Vec::new() }
     }
 
     fn probe(method: Option<Method>, step: usize, slope: f64) -> ProbePoint {

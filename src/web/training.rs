@@ -112,15 +112,7 @@ impl Training {
             setup.eval.every = 0; // nothing to score on
         }
         let analysis = analyse(&embedder, &set, &setup.weighting).await.map_err(|e| e.to_string())?;
-        let config = ExperimentConfig {
-            seed: setup.train.seed,
-            gap: setup.gap,
-            weighting: setup.weighting.clone(),
-            eval_prompts: setup.eval.prompts.min(set.heldout.len()),
-            samples: setup.eval.samples,
-            eval_tokens: setup.eval.tokens,
-            ..Default::default()
-        };
+        let config = setup.experiment_config(set.heldout.len());
         let probe = match setup.probe.every {
             0 => None,
             _ => {

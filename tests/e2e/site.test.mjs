@@ -65,7 +65,7 @@ test('the built site works from a sub-path of a plain static server; its share l
 
     const link = await page.getByTestId('share-url').inputValue();
     console.log(`# a link of the page served at ${server.url}: ${link}`);
-    assert.ok(link.startsWith(`${server.url}#x=1.`), `the link starts where the page is served: ${link}`);
+    assert.ok(link.startsWith(`${server.url}#x=2.`), `the link starts where the page is served: ${link}`);
     const hashed = (name) => requested.some((url) => new RegExp(`${SUB_PATH}${name}$`).test(new URL(url).pathname));
     for (const name of ['www/main\\.[0-9a-f]{12}\\.js', 'www/worker\\.[0-9a-f]{12}\\.js', 'pkg/deviate_bg\\.[0-9a-f]{12}\\.wasm']) {
       assert.ok(hashed(name), `the page loaded ${name}`);

@@ -15,7 +15,7 @@ use deviate::engine::train::Method;
 use anyhow::Result;
 
 use crate::devices::DeviceKind;
-use crate::{bench, bench_lesson, bench_matmul, bench_work, deviation, embed, experiment, generate, link, loss, pairs, train};
+use crate::{bench, bench_lesson, bench_matmul, bench_work, deviation, embed, experiment, export_trl, generate, link, loss, pairs, train};
 
 #[derive(Parser)]
 #[command(name = "deviate", version, about = "Deviation-weighted preference optimisation playground")]
@@ -99,6 +99,9 @@ enum Command {
         /// Tokens per evaluation continuation.
         #[arg(long, default_value_t = 40)]
         eval_tokens: usize,
+        /// AdamW's learning rate (constant), for every method.
+        #[arg(long, default_value_t = deviate::engine::train::TrainConfig::default().learning_rate)]
+        learning_rate: f64,
         /// Write the report here (.json, or .csv for the summary rows).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -151,8 +154,15 @@ enum Command {
         pairs_per_step: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        #[arg(long, default_value_t = 5e-4)]
+        #[arg(long, default_value_t = deviate::engine::train::TrainConfig::default().learning_rate)]
         learning_rate: f64,
+        /// Train lane --lane of this share link as the page does (its method, data, seed,
+        /// optimiser, LoRA and pairs per step: the options above are then not taken).
+        #[arg(long, requires = "lane", conflicts_with_all = ["method", "pairs_per_step", "seed", "learning_rate", "data"])]
+        link: Option<String>,
+        /// The link's lane, from 1 (the Training panel's order).
+        #[arg(long, requires = "link")]
+        lane: Option<usize>,
         /// Start from these adapters (from --save or the page's "Download adapters", same LoRA shape).
         #[arg(long)]
         load: Option<PathBuf>,
@@ -168,6 +178,21 @@ enum Command {
     Bench {
         #[command(subcommand)]
         what: Bench,
+    },
+    /// A share link's training lanes as files for TRL (examples/trl_ddpo.py): each lane's
+    /// pairs, its set-up as the script's --config, and a README with the commands.
+    ExportTrl {
+        /// The page's address or link token.
+        #[arg(long)]
+        link: String,
+        /// The folder to write (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// The set a link without its own data trains on.
+        #[arg(long, default_value = "www/data/toy_prefs.json")]
+        data: PathBuf,
+        #[arg(long, default_value = "www/models")]
+        models: PathBuf,
     },
     /// Share links: encode an experiment (JSON, any subset of its fields) or decode a link.
     Link {
@@ -334,16 +359,23 @@ fn run(command: Command, kind: DeviceKind) -> Result<()> {
         Command::Bench { what: Bench::Generate { tokens, common: c } } => {
             bench::generate(&c.models, &device()?, label, tokens, c.repeats.max(1), c.json)
         }
-        Command::Experiment { methods, steps, eval_every, seed, seeds, probe_every, probe_prompts, pairs_per_step, samples, eval_prompts, eval_tokens, out, data, models } => {
+        Command::Experiment {
+            methods, steps, eval_every, seed, seeds, probe_every, probe_prompts, pairs_per_step, samples, eval_prompts, eval_tokens, learning_rate,
+            out, data, models,
+        } => {
+            let defaults = ExperimentConfig::default();
+            let train = deviate::engine::train::TrainConfig { learning_rate, ..defaults.train.clone() };
             let config = ExperimentConfig {
-                methods, steps, eval_every, seed, pairs_per_step, samples, eval_prompts, eval_tokens, probe_every, probe_prompts,
-                ..Default::default()
+                methods, steps, eval_every, seed, pairs_per_step, samples, eval_prompts, eval_tokens, probe_every, probe_prompts, train,
+                ..defaults
             };
             experiment::run(&config, seeds.as_deref(), &data, out, &models, &device()?)
         }
         Command::Compare { reports, out } => experiment::compare(&reports, out),
-        Command::Train { method, steps, start_step, pairs_per_step, seed, learning_rate, load, save, data, models } => {
-            let args = train::TrainArgs { method, steps, start_step, pairs_per_step, seed, learning_rate, load, save, data };
+        Command::ExportTrl { link, out, data, models } => export_trl::run(&link, &out, &data, &models, &device()?),
+        Command::Train { method, steps, start_step, pairs_per_step, seed, learning_rate, link, lane, load, save, data, models } => {
+            let lane = link.zip(lane);
+            let args = train::TrainArgs { method, steps, start_step, pairs_per_step, seed, learning_rate, lane, load, save, data };
             train::run(&args, &models, &device()?)
         }
         Command::Bench { what: Bench::Train { pairs, data, common: c } } => {

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
-use deviate::core::dataset::TrlRow;
 use deviate::engine::experiment::{ExperimentConfig, analyse, prepare_pairs};
+use deviate::engine::export::trl_rows;
 use deviate::engine::train::Method;
 
 use crate::{experiment::load_set, models};
@@ -20,15 +20,7 @@ pub fn run(method: Method, seed: u64, data: &Path, models_dir: &Path, device: &D
     let analysis = pollster::block_on(analyse(&embedder, &set, &config.weighting))?;
     let pairs = prepare_pairs(&lm, &set, &analysis, method, &config)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for p in pairs {
-        let prompt = &set.train[p.prompt];
-        let row = TrlRow {
-            prompt: prompt.prompt.clone(),
-            chosen: prompt.responses[p.pair.chosen].text.clone(),
-            rejected: prompt.responses[p.pair.rejected].text.clone(),
-            weight: if method.weighted() { p.weight } else { 1.0 },
-            deviation_chosen: p.deviation_chosen,
-        };
+    for row in trl_rows(&set, &pairs, method) {
         serde_json::to_writer(&mut out, &row)?;
         out.write_all(b"\n")?;
     }

@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${DEVIATE_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/deviate/target}/debug/deviate}"
 DIR="${1:-docs/lesson-experiment/format-2}"
-LR="${LR:?set LR to the lesson's learning rate (docs/lesson-experiment.md)}"
+LR="${LR:?set LR to the lesson learning rate (docs/lesson-experiment.md)}"
 mkdir -p "$DIR"
 run_pair() {
   for seed in 0 1 2 3 4 5 6 7 8 9; do

@@ -21,9 +21,10 @@ pub struct ExportFile {
     pub contents: Vec<u8>,
 }
 
-/// One lane to export: its method, its pairs in training order, and its adapters (safetensors)
-/// where the caller has them.
+/// One lane to export: its place in the session (0-based), its method, its pairs in training
+/// order, and its adapters (safetensors) where the caller has them.
 pub struct LaneExport<'a> {
+    pub index: usize,
     pub method: Method,
     pub pairs: &'a [PreparedPair],
     pub adapters: Option<Vec<u8>>,
@@ -108,13 +109,13 @@ pub fn readme(setup: &TrainSetup, lanes: &[LaneExport], steps: usize, link: &str
     text.push_str("` (its `www/models/` or the site's `models/`),\nin this folder, or set `\"model\"` in a lane's `lane.json` to a Hugging Face model id (e.g.\n");
     text.push_str("`HuggingFaceTB/SmolLM2-1.7B-Instruct` for a larger run).\n\n");
     text.push_str("```sh\npip install -r examples/requirements.txt   # TRL, peft, PyTorch\n");
-    for (i, lane) in lanes.iter().enumerate() {
-        let dir = lane_dir(i, lane.method);
+    for lane in lanes {
+        let dir = lane_dir(lane.index, lane.method);
         text.push_str(&format!("accelerate launch examples/trl_ddpo.py --config {dir}/lane.json   # {}, one GPU or many\n", lane.method.name()));
     }
     text.push_str("```\n\nThe same first steps natively, with the Deviate CLI:\n\n```sh\n");
-    for (i, lane) in lanes.iter().enumerate() {
-        text.push_str(&format!("deviate train --link '{link}' --lane {} --steps {steps}   # {}\n", i + 1, lane.method.name()));
+    for lane in lanes {
+        text.push_str(&format!("deviate train --link '{link}' --lane {} --steps {steps}   # {}\n", lane.index + 1, lane.method.name()));
     }
     text.push_str("```\n\n");
     text.push_str(&format!(
@@ -146,8 +147,8 @@ pub fn readme(setup: &TrainSetup, lanes: &[LaneExport], steps: usize, link: &str
 pub fn files(set: &PreferenceSet, setup: &TrainSetup, lanes: &[LaneExport], steps: usize, link: &str) -> Vec<ExportFile> {
     let own_data = setup.data.is_some();
     let mut out = vec![ExportFile { path: "README.md".into(), contents: readme(setup, lanes, steps, link, own_data).into_bytes() }];
-    for (i, lane) in lanes.iter().enumerate() {
-        let dir = lane_dir(i, lane.method);
+    for lane in lanes {
+        let dir = lane_dir(lane.index, lane.method);
         let mut jsonl = String::new();
         for row in trl_rows(set, lane.pairs, lane.method) {
             jsonl.push_str(&serde_json::to_string(&row).expect("a row is plain data"));
@@ -166,6 +167,19 @@ pub fn files(set: &PreferenceSet, setup: &TrainSetup, lanes: &[LaneExport], step
         out.push(ExportFile { path: "data.json".into(), contents: json.into_bytes() });
     }
     out
+}
+
+/// `files` as one zip archive, every entry stored under `folder/` (stored, not compressed: the
+/// pairs are kilobytes and the adapters do not compress).
+pub fn zip(folder: &str, files: &[ExportFile]) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for file in files {
+        writer.start_file(format!("{folder}/{}", file.path), options).map_err(|e| e.to_string())?;
+        writer.write_all(&file.contents).map_err(|e| e.to_string())?;
+    }
+    Ok(writer.finish().map_err(|e| e.to_string())?.into_inner())
 }
 
 #[cfg(test)]
@@ -205,8 +219,8 @@ mod tests {
         let pairs = [pair(1, 2, 1.7)];
         let setup = TrainSetup { train: TrainConfig { learning_rate: 2e-3, ..TrainConfig::default() }, ..TrainSetup::default() };
         let lanes = [
-            LaneExport { method: Method::Dpo, pairs: &pairs, adapters: None },
-            LaneExport { method: Method::Dorpo, pairs: &pairs, adapters: Some(vec![1, 2, 3]) },
+            LaneExport { index: 0, method: Method::Dpo, pairs: &pairs, adapters: None },
+            LaneExport { index: 1, method: Method::Dorpo, pairs: &pairs, adapters: Some(vec![1, 2, 3]) },
         ];
         let out = files(&set(), &setup, &lanes, 6, "http://x/#x=2.abc");
         let paths: Vec<&str> = out.iter().map(|f| f.path.as_str()).collect();
@@ -225,6 +239,18 @@ mod tests {
         let old = TrainSetup { train: TrainConfig::format_1(), ..TrainSetup::default() };
         let readme = readme_of(&old, &lanes);
         assert!(readme.contains("format-1 links did") && readme.contains("per tensor"), "{readme}");
+    }
+
+    #[test]
+    fn the_zip_holds_every_file_under_one_folder() {
+        use std::io::Read;
+        let files = [ExportFile { path: "README.md".into(), contents: b"hi".to_vec() }, ExportFile { path: "lane-1-dpo/lane.json".into(), contents: b"{}".to_vec() }];
+        let bytes = zip("deviate-trl", &files).unwrap();
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        assert_eq!(archive.len(), 2);
+        let mut text = String::new();
+        archive.by_name("deviate-trl/lane-1-dpo/lane.json").unwrap().read_to_string(&mut text).unwrap();
+        assert_eq!(text, "{}");
     }
 
     fn readme_of(setup: &TrainSetup, lanes: &[LaneExport]) -> String {

@@ -72,6 +72,9 @@ pub enum Request {
     TrainPause { id: u64 },
     /// Send lane `lane`'s LoRA adapters ([`Event::TrainAdapters`]).
     TrainExport { id: u64, lane: usize },
+    /// "Run this in TRL": lane `lane`'s files for TRL ([`Event::TrainTrl`]): its pairs, its set-up
+    /// for `steps` steps, a README naming `link` (the page's address), and its adapters on the CPU path.
+    TrainExportTrl { id: u64, lane: usize, steps: usize, link: String },
     /// Replace lane `lane`'s LoRA adapters with these (safetensors, standard base64; the same
     /// shape); its optimiser starts afresh.
     TrainImport { id: u64, lane: usize, safetensors: String },
@@ -171,11 +174,16 @@ impl TrainSetup {
 /// Steps the one-click lesson runs unless a link says otherwise.
 pub const LESSON_STEPS: usize = 6;
 
+/// The lesson's learning rate with TRL + peft's trainer: the smallest rate of a sweep (5e-4 to
+/// 4e-3, seeds 100–104) at which DDPO's probe slope led DPO's by at least +0.35 at step 6, by a
+/// rule fixed before the runs (docs/lesson-experiment.md).
+pub const LESSON_LEARNING_RATE: f64 = 4e-3;
+
 impl TrainSetup {
     /// The classroom lesson's setup from this one: DPO and DDPO on the toy set with this seed,
-    /// β, learning rate and LoRA, probed every 2 steps (or as set), and scored for diversity
-    /// only before and after the lesson's `steps` (one held-out prompt, 3 continuations of 24
-    /// tokens: the before/after view's texts).
+    /// β, optimiser and LoRA at the lesson's learning rate ([`LESSON_LEARNING_RATE`]), probed
+    /// every 2 steps (or as set), and scored for diversity only before and after the lesson's
+    /// `steps` (one held-out prompt, 3 continuations of 24 tokens: the before/after view's texts).
     pub fn lesson(&self, steps: usize) -> Self {
         let probe = if self.probe.every == 0 { ProbeSetup::default() } else { self.probe.clone() };
         Self {
@@ -183,6 +191,7 @@ impl TrainSetup {
             eval: EvalSetup { every: steps.max(1), prompts: 1, samples: 3, tokens: 24 },
             probe,
             data: None,
+            train: TrainConfig { learning_rate: LESSON_LEARNING_RATE, ..self.train.clone() },
             ..self.clone()
         }
     }
@@ -300,6 +309,9 @@ pub enum Event {
     /// Lane `lane`'s LoRA adapters after `steps` steps: safetensors (the format of `deviate
     /// train --save`), standard base64.
     TrainAdapters { id: u64, lane: usize, steps: usize, safetensors: String },
+    /// Lane `lane`'s files for TRL ([`crate::engine::export`]) as a zip archive, standard base64;
+    /// `adapters` says whether the lane's adapters are in it.
+    TrainTrl { id: u64, lane: usize, zip: String, adapters: bool },
     /// Lane `lane` now has the adapters of [`Request::TrainImport`] (`bytes` long).
     TrainImported { id: u64, lane: usize, bytes: usize },
     /// [`Request::ClearCache`] is done.
@@ -369,6 +381,20 @@ mod tests {
         let partial = r#"{"type":"generate","id":4,"prompt":"p","params":{"n":2,"seed":9}}"#;
         let Request::Generate { params, .. } = Request::from_json(partial).unwrap() else { panic!() };
         assert_eq!((params.n, params.sampling.seed, params.max_tokens), (2, 9, GenerateParams::default().max_tokens));
+    }
+
+    #[test]
+    fn the_lesson_trains_dpo_and_ddpo_at_its_learning_rate_with_the_rest_of_the_setup() {
+        let mut setup = TrainSetup { methods: vec![Method::Orpo], ..TrainSetup::default() };
+        setup.train.beta = 0.2;
+        setup.train.learning_rate = 1e-4;
+        let lesson = setup.lesson(4);
+        assert_eq!(lesson.methods, vec![Method::Dpo, Method::Ddpo]);
+        assert_eq!((lesson.train.learning_rate, lesson.train.beta), (LESSON_LEARNING_RATE, 0.2));
+        assert_eq!((lesson.eval.every, lesson.train.adam_epsilon), (4, 1e-8));
+        // The lanes' export for TRL carries the lesson's rate.
+        let config = crate::engine::export::lane_config(&lesson, Method::Ddpo, 4, false);
+        assert_eq!(config["learning_rate"].as_f64(), Some(LESSON_LEARNING_RATE));
     }
 
     #[test]

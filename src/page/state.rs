@@ -81,6 +81,13 @@ impl PageState {
                     Err(error) => self.training.status = format!("Error: the worker sent unreadable adapters ({error})"),
                 }
             }
+            Event::TrainTrl { id, lane, zip, .. } if self.training.id == Some(id) => {
+                let method = self.training.lanes.get(lane).map_or("lane", |l| l.method.name());
+                match BASE64.decode(zip) {
+                    Ok(bytes) => return Some(Action::Download { name: format!("deviate-trl-lane-{}-{method}.zip", lane + 1), bytes }),
+                    Err(error) => self.training.status = format!("Error: the worker sent an unreadable archive ({error})"),
+                }
+            }
             Event::Ready { backend } => {
                 self.status = format!("Worker ready on {}", backend.label());
                 self.backend = Some(backend);
@@ -328,6 +335,19 @@ mod tests {
         assert!(page.training.status.starts_with("Error: the worker sent unreadable adapters"));
         page.apply(Event::TrainImported { id: 9, lane: 0, bytes: 1_843_000 }, 0.0);
         assert!(page.training.lanes[0].adapters.as_deref().unwrap().starts_with("Adapters loaded (1.8 MB)"));
+    }
+
+    #[test]
+    fn a_lanes_files_for_trl_become_a_zip_download() {
+        let mut page = PageState { training: TrainView::setting_up(9, None), ..PageState::default() };
+        let ready = Event::TrainReady { id: 9, methods: vec![crate::engine::train::Method::Dpo, crate::engine::train::Method::Ddpo], pairs: vec![4, 4] };
+        page.apply(ready, 0.0);
+        let zip = Event::TrainTrl { id: 9, lane: 1, zip: BASE64.encode([7u8, 8]), adapters: true };
+        let download = Action::Download { name: "deviate-trl-lane-2-ddpo.zip".into(), bytes: vec![7, 8] };
+        assert_eq!(page.apply(zip, 0.0), Some(download));
+        assert!(page.training.status.contains("for TRL downloaded: pairs, its adapters"), "{}", page.training.status);
+        let other = Event::TrainTrl { id: 8, lane: 0, zip: BASE64.encode([1u8]), adapters: false };
+        assert_eq!(page.apply(other, 0.0), None, "another session's files are not offered");
     }
 
     #[test]

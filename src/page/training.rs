@@ -163,6 +163,10 @@ impl TrainView {
                     l.adapters = Some(format!("Adapters after step {steps} downloaded (safetensors, for `deviate train --load`)."));
                 }
             }
+            Event::TrainTrl { id, lane, adapters, .. } if self.id == Some(*id) => {
+                let with = if *adapters { "its adapters, " } else { "" };
+                self.status = format!("{} for TRL downloaded: pairs, {with}lane.json and a README with the commands.", self.lane_name(Some(*lane)));
+            }
             Event::TrainImported { id, lane, bytes } if self.id == Some(*id) => {
                 if let Some(l) = self.lanes.get_mut(*lane) {
                     l.adapters = Some(format!("Adapters loaded ({:.1} MB); the next step trains from them, its optimiser afresh.", *bytes as f64 / 1e6));

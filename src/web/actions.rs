@@ -236,6 +236,15 @@ pub fn train(page: RwSignal<PageState>, edits: Edits, bridge: Option<Bridge>) ->
                     bridge.send(&Request::TrainExport { id, lane });
                 }
             }
+            TrainAction::Trl(lane) => {
+                if let Some(id) = session {
+                    // The address always holds the whole experiment (see `set_address`).
+                    let link = state::current_address();
+                    let steps = edits.run_steps.get_untracked();
+                    bridge.send(&Request::TrainExportTrl { id, lane, steps, link });
+                    page.update(|p| p.training.status = "Packing the lane's files for TRL…".into());
+                }
+            }
             TrainAction::Upload(lane, bytes) => {
                 if let Some(id) = session {
                     bridge.send(&Request::TrainImport { id, lane, safetensors: BASE64.encode(bytes) });

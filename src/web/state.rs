@@ -82,9 +82,14 @@ pub fn reload() -> Result<(), String> {
     window.location().reload().map_err(|e| format!("the page could not reload ({})", describe(&e)))
 }
 
+/// The page's whole address, its link included.
+pub fn current_address() -> String {
+    web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default()
+}
+
 /// The page's address with `token` as its link.
 pub fn address(token: &str) -> String {
-    let href = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
+    let href = current_address();
     format!("{}#x={token}", href.split('#').next().unwrap_or_default())
 }
 

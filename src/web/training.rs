@@ -10,6 +10,7 @@ use gloo_timers::future::TimeoutFuture;
 
 use crate::core::dataset::PreferenceSet;
 use crate::engine::embed::Embedder;
+use crate::engine::export;
 use crate::engine::experiment::{EvalPoint, ExperimentConfig, PreparedPair, analyse, batch, evaluate_prompt, prepare_pairs};
 use crate::engine::generate::LanguageModel;
 use crate::engine::probe::{self, Probe};
@@ -219,6 +220,30 @@ impl Training {
         };
         match result {
             Ok((bytes, steps)) => self.rt.post(&Event::TrainAdapters { id, lane, steps, safetensors: BASE64.encode(bytes) }),
+            Err(message) => self.rt.post(&Event::Error { id: Some(id), message }),
+        }
+    }
+
+    /// Posts lane `lane`'s files for TRL (between runs): its pairs, its set-up for `steps` steps, a
+    /// README naming `link`, and its adapters where they can be read (the CPU path).
+    pub fn export_trl(&self, id: u64, lane: usize, steps: usize, link: &str) {
+        if self.busy(id) {
+            return;
+        }
+        let result = (|| {
+            let slot = self.session.borrow();
+            let session = slot.as_ref().filter(|s| s.id == id).ok_or("no such training session; set one up first")?;
+            let l = session.lanes.get(lane).ok_or("no such lane")?;
+            let method = session.setup.methods[lane];
+            let adapters = if self.readable { Some(l.trainer.save_adapters().map_err(|e| e.to_string())?) } else { None };
+            let has_adapters = adapters.is_some();
+            let one = [export::LaneExport { index: lane, method, pairs: &l.pairs, adapters }];
+            let files = export::files(&session.set, &session.setup, &one, steps, link);
+            let zip = export::zip(&format!("deviate-trl-{}", export::lane_dir(lane, method)), &files)?;
+            Ok::<_, String>((zip, has_adapters))
+        })();
+        match result {
+            Ok((zip, adapters)) => self.rt.post(&Event::TrainTrl { id, lane, zip: BASE64.encode(zip), adapters }),
             Err(message) => self.rt.post(&Event::Error { id: Some(id), message }),
         }
     }

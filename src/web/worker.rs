@@ -94,6 +94,7 @@ pub fn run(early_messages: js_sys::Array, cpu_reason: Option<String>) {
                 Request::TrainRun { id, steps } => training.run(id, steps),
                 Request::TrainPause { id } => training.pause(id),
                 Request::TrainExport { id, lane } => training.export(id, lane),
+                Request::TrainExportTrl { id, lane, steps, link } => training.export_trl(id, lane, steps, &link),
                 Request::TrainImport { id, lane, safetensors } => training.import(id, lane, &safetensors),
                 request => {
                     let loaded = embedder.borrow().clone();
@@ -121,6 +122,7 @@ async fn handle(rt: &dyn Runtime, device: &Device, embedder: Option<&Embedder>, 
         | Request::TrainRun { id, .. }
         | Request::TrainPause { id }
         | Request::TrainExport { id, .. }
+        | Request::TrainExportTrl { id, .. }
         | Request::TrainImport { id, .. } => Event::Error { id: Some(id), message: "this request goes to a task".into() },
         Request::Ping => Event::Pong,
     }

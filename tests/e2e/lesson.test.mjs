@@ -20,7 +20,7 @@ after(async () => { await server?.stop(); });
 test('CPU path: the lesson link runs DPO and DDPO with probes; slopes equal the CLI', { timeout: 2_400_000 }, async () => {
   // The lesson's settings for 2 steps (TrainSetup::lesson), natively.
   const report = path.join(OUT, 'lesson-native.json');
-  execFileSync(BIN, ['experiment', '--methods', 'dpo,ddpo', '--steps', '2', '--pairs-per-step', '2', '--probe-every', '2',
+  execFileSync(BIN, ['experiment', '--methods', 'dpo,ddpo', '--steps', '2', '--pairs-per-step', '2', '--learning-rate', '4e-3', '--probe-every', '2',
     '--probe-prompts', '4', '--eval-every', '2', '--eval-prompts', '1', '--samples', '3', '--eval-tokens', '24', '--seed', '0',
     '--out', report], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   const native = JSON.parse(fs.readFileSync(report, 'utf8'));

@@ -6,11 +6,12 @@
 //   a fresh context; the run is in the learner's history after a reload;
 // - a lane's adapters round trip: downloaded from the page after step 1, the CLI's `deviate
 //   train --load` gives the page's step-2 loss on the same pairs; loaded back into a fresh lane,
-//   the page's next loss is the CLI's for the same adapters and batch.
+//   the page's next loss is the CLI's for the same adapters and batch;
+// - "Run this in TRL" downloads the lane's pairs (the CLI's), config (`deviate export-trl`'s) and adapters.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startServer, launch, watchErrors, setField, BIN, ROOT } from './harness.mjs';
@@ -126,6 +127,42 @@ function cliLoss(adapters, step) {
   return JSON.parse(out.trim().split('\n').pop()).loss;
 }
 
+/**
+ * "Run this in TRL" on the link's lane after step 1: the zip holds the README, the pairs (the CLI's
+ * `deviate pairs` for the link's method and seed), the lane's config (the same as `deviate
+ * export-trl` writes for the link) and the adapters the lane just downloaded.
+ */
+async function checkTrlExport(page, link, adapters) {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('trl-export').click()]);
+  assert.equal(download.suggestedFilename(), 'deviate-trl-lane-1-ddpo.zip');
+  const dir = mkdtempSync(path.join(tmpdir(), 'deviate-trl-'));
+  const zip = path.join(dir, download.suggestedFilename());
+  await download.saveAs(zip);
+  const unpack = 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print("\n".join(z.namelist())); z.extractall(sys.argv[2])';
+  const names = execFileSync('python3', ['-c', unpack, zip, dir], { encoding: 'utf8' }).trim().split('\n').sort();
+  const root = 'deviate-trl-lane-1-ddpo';
+  assert.deepEqual(names, ['README.md', 'lane-1-ddpo/adapters.safetensors', 'lane-1-ddpo/lane.json', 'lane-1-ddpo/pairs.jsonl'].map((n) => `${root}/${n}`));
+  const read = (name) => readFileSync(path.join(dir, root, name));
+  const cliPairs = execFileSync(BIN, ['pairs', '--method', 'ddpo', '--seed', '4'], { encoding: 'utf8', cwd: ROOT }).trim().split('\n').map((l) => JSON.parse(l));
+  const pagePairs = read('lane-1-ddpo/pairs.jsonl').toString().trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(pagePairs.length, cliPairs.length);
+  pagePairs.forEach((p, i) => {
+    const c = cliPairs[i];
+    assert.deepEqual([p.prompt, p.chosen, p.rejected], [c.prompt, c.chosen, c.rejected], `pair ${i}`);
+    assert.ok(Math.abs(p.weight - c.weight) <= 1e-4 && Math.abs(p.deviation_chosen - c.deviation_chosen) <= 1e-4, `pair ${i}: ${p.weight} vs ${c.weight}`);
+  });
+  const cliDir = mkdtempSync(path.join(tmpdir(), 'deviate-export-'));
+  execFileSync(BIN, ['export-trl', '--link', link, '--out', cliDir], { cwd: ROOT, stdio: 'ignore' });
+  const config = JSON.parse(read('lane-1-ddpo/lane.json'));
+  const cliConfig = JSON.parse(readFileSync(path.join(cliDir, 'lane-1-ddpo/lane.json')));
+  assert.deepEqual(config, { ...cliConfig, adapters: 'adapters.safetensors' }, 'the page\'s lane.json is the CLI\'s, with its adapters');
+  assert.equal(config.seed, 4);
+  assert.equal(config.pairs_per_step, 1);
+  assert.ok(read('lane-1-ddpo/adapters.safetensors').equals(readFileSync(adapters)), 'the adapters as downloaded');
+  assert.match(read('README.md').toString(), /accelerate launch examples\/trl_ddpo\.py --config lane-1-ddpo\/lane\.json/);
+  await page.waitForFunction(() => /for TRL downloaded/.test(document.querySelector('[data-testid=train-status]').textContent));
+}
+
 test('CPU path: a DDPO step from a link is the CLI\'s, again in a fresh context; its adapters go to the CLI and back', { timeout: 1_800_000 }, async () => {
   const spec = JSON.stringify({ train: { methods: ['ddpo'], pairs_per_step: 1, eval: { every: 0 }, probe: { every: 0 }, train: { seed: 4 } }, panel: 'training' });
   const link = execFileSync(BIN, ['link', 'encode', '--base', server.url], { input: spec, encoding: 'utf8', cwd: ROOT }).trim();
@@ -146,6 +183,7 @@ test('CPU path: a DDPO step from a link is the CLI\'s, again in a fresh context;
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'deviate-adapters-')), download.suggestedFilename());
     await download.saveAs(file);
     await page.waitForFunction(() => /step 1 downloaded/.test(document.querySelector('[data-testid=adapters-note]').textContent));
+    await checkTrlExport(page, link, file);
     const pageStep2 = await stepTo(page, 2);
     const cliStep2 = cliLoss(file, 2);
     console.log(`# step-2 loss from the step-1 adapters: page ${pageStep2}, CLI ${cliStep2}`);

@@ -11,9 +11,10 @@ use crate::lanes;
 
 pub fn run(link: &str, out: &Path, toy: &Path, models_dir: &Path, device: &Device) -> Result<()> {
     let lanes = lanes::from_link(link, toy, models_dir, device)?;
-    let setup = &lanes.experiment.train;
-    let exports: Vec<LaneExport> =
-        setup.methods.iter().zip(&lanes.pairs).map(|(&method, pairs)| LaneExport { method, pairs, adapters: None }).collect();
+    let setup = &lanes.setup;
+    let exports: Vec<LaneExport> = (setup.methods.iter().zip(&lanes.pairs).enumerate())
+        .map(|(index, (&method, pairs))| LaneExport { index, method, pairs, adapters: None })
+        .collect();
     for file in files(&lanes.set, setup, &exports, lanes.experiment.run_steps, link) {
         let path = out.join(&file.path);
         if let Some(dir) = path.parent() {

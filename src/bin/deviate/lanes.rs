@@ -1,6 +1,6 @@
-//! A share link's training lanes as the page prepares them: its set-up, its data (the link's own
-//! or the toy set), and each lane's pairs in training order. `deviate train --link` and
-//! `deviate export-trl` start here.
+//! A share link's training lanes as the page prepares them: its set-up (a lesson link's: what
+//! its "Run the lesson" trains), its data (the link's own or the toy set), and each lane's pairs
+//! in training order. `deviate train --link` and `deviate export-trl` start here.
 
 use std::path::Path;
 
@@ -10,11 +10,14 @@ use deviate::core::dataset::PreferenceSet;
 use deviate::engine::experiment::{PreparedPair, analyse, prepare_pairs};
 use deviate::engine::generate::LanguageModel;
 use deviate::engine::link::Experiment;
+use deviate::engine::protocol::TrainSetup;
 
 use crate::{experiment::load_set, models};
 
 pub struct Lanes {
     pub experiment: Experiment,
+    /// What the lanes train with.
+    pub setup: TrainSetup,
     pub set: PreferenceSet,
     pub lm: LanguageModel,
     /// Per lane (the set-up's methods, in order), its pairs.
@@ -25,7 +28,7 @@ pub struct Lanes {
 /// set a link without its own data trains on.
 pub fn from_link(link: &str, toy: &Path, models_dir: &Path, device: &Device) -> Result<Lanes> {
     let experiment = Experiment::decode(link).context("the link")?;
-    let setup = &experiment.train;
+    let setup = if experiment.lesson { experiment.train.lesson(experiment.run_steps) } else { experiment.train.clone() };
     let set = match &setup.data {
         Some(set) => set.clone(),
         None => load_set(toy)?,
@@ -35,5 +38,5 @@ pub fn from_link(link: &str, toy: &Path, models_dir: &Path, device: &Device) -> 
     let analysis = pollster::block_on(analyse(&embedder, &set, &setup.weighting))?;
     let config = setup.experiment_config(set.heldout.len());
     let pairs = setup.methods.iter().map(|&m| prepare_pairs(&lm, &set, &analysis, m, &config)).collect::<Result<_, _>>()?;
-    Ok(Lanes { experiment, set, lm, pairs })
+    Ok(Lanes { experiment, setup, set, lm, pairs })
 }

@@ -41,7 +41,7 @@ struct Plan {
 fn plan(args: &TrainArgs, models_dir: &Path, device: &Device) -> Result<Plan> {
     if let Some((link, lane)) = &args.lane {
         let mut lanes = lanes::from_link(link, &args.data, models_dir, device)?;
-        let setup = &lanes.experiment.train;
+        let setup = &lanes.setup;
         let count = setup.methods.len();
         if !(1..=count).contains(lane) {
             bail!("--lane {lane}: the link has {count} lane(s)");

@@ -20,6 +20,8 @@ pub enum TrainAction {
     Download(usize),
     /// Load these adapter bytes (safetensors) into lane `.0`.
     Upload(usize, Vec<u8>),
+    /// "Run this in TRL": download lane `.0`'s files for TRL.
+    Trl(usize),
 }
 
 /// The largest adapters file the page reads: rank 64 on every projection is about 78 MB.
@@ -63,7 +65,7 @@ fn formula_text(lane: &LaneView, beta: f64, lambda: f64) -> String {
     }
 }
 
-/// The last 8 steps' loss, margin and accuracy, newest first, under their sparkline.
+/// The last 8 steps' loss, margin, accuracy and gradient norm, newest first, under their sparkline.
 fn step_table(lane: &LaneView) -> impl IntoView + use<> {
     let losses: Vec<f64> = lane.rows.iter().map(|r| r.loss).collect();
     let margins: Vec<f64> = lane.rows.iter().map(|r| r.rewards_margins).collect();
@@ -71,9 +73,10 @@ fn step_table(lane: &LaneView) -> impl IntoView + use<> {
         view! {
             <tr data-testid="train-row">
                 <td>{r.step}</td>
-                <td data-testid="train-loss">{format!("{:.4}", r.loss)}</td>
-                <td data-testid="train-margin">{format!("{:.4}", r.rewards_margins)}</td>
+                <td data-testid="train-loss" data-value=r.loss.to_string()>{format!("{:.4}", r.loss)}</td>
+                <td data-testid="train-margin" data-value=r.rewards_margins.to_string()>{format!("{:.4}", r.rewards_margins)}</td>
                 <td>{format!("{:.2}", r.rewards_accuracies)}</td>
+                <td data-testid="train-grad-norm" data-value=r.grad_norm.to_string()>{format!("{:.3}", r.grad_norm)}</td>
             </tr>
         }
     };
@@ -84,7 +87,7 @@ fn step_table(lane: &LaneView) -> impl IntoView + use<> {
             <polyline class="spark-margin" points=sparkline(&margins)></polyline>
         </svg>
         <table class="metrics">
-            <thead><tr><th scope="col">"step"</th><th scope="col">"loss"</th><th scope="col">"margin"</th><th scope="col">"accuracy"</th></tr></thead>
+            <thead><tr><th scope="col">"step"</th><th scope="col">"loss"</th><th scope="col">"margin"</th><th scope="col">"accuracy"</th><th scope="col" title="the global norm of the adapters' gradient before clipping to 1 (TRL's grad_norm)">"grad norm"</th></tr></thead>
             <tbody>{rows}</tbody>
         </table>
     }
@@ -151,9 +154,10 @@ fn pair_list(lane: &LaneView) -> impl IntoView + use<> {
     }
 }
 
-/// Download and load a lane's adapters (safetensors, as `deviate train --save/--load`).
+/// Download and load a lane's adapters (safetensors, as `deviate train --save/--load`), and
+/// download its files for TRL.
 fn adapter_buttons(index: usize, method: Method, idle: bool, on_action: std::rc::Rc<dyn Fn(TrainAction)>) -> impl IntoView {
-    let (download, upload) = (on_action.clone(), on_action);
+    let (download, upload, trl) = (on_action.clone(), on_action.clone(), on_action);
     let input_id = format!("adapters-{}", method.name());
     let refused = RwSignal::new(None::<String>);
     let read = move |ev: leptos::ev::Event| {
@@ -178,6 +182,9 @@ fn adapter_buttons(index: usize, method: Method, idle: bool, on_action: std::rc:
         <div class="buttons">
             <button type="button" data-testid="adapters-download" prop:disabled=!idle
                 on:click=move |_| download(TrainAction::Download(index))>"Download adapters"</button>
+            <button type="button" data-testid="trl-export" prop:disabled=!idle
+                title="A zip with this lane's pairs, its set-up for examples/trl_ddpo.py and the commands (accelerate, one GPU or many)"
+                on:click=move |_| trl(TrainAction::Trl(index))>"Run this in TRL"</button>
             <label class="file" for=input_id.clone()>"Load adapters…"</label>
             <input type="file" id=input_id data-testid="adapters-load" accept=".safetensors,application/octet-stream"
                 prop:disabled=!idle on:change=read />

@@ -6,8 +6,8 @@ two steps of DDPOTrainer and of DORPOTrainer (the second: policy ≠ reference),
 (`deviate loss`, src/engine/losses.rs) for the same log-probabilities, and different from the
 unweighted loss (the weights reach it). Then the playground's GGUF loads and takes two DDPO steps
 (the second away from the reference). Last, "Run this in TRL": `deviate export-trl` of the lesson's
-link, each lane's files fed to the script as `--config`, give the first-step loss that the page's
-lane (`deviate train --link … --lane K`) gives, within 1e-4.
+link, each lane's files fed to the script as `--config`, give the losses of the first two steps that
+the page's lane (`deviate train --link … --lane K`) gives, within 1e-4.
 Run from the repository root after `make models` and a `deviate` build:
 
     DEVIATE_BIN=target/debug/deviate python examples/test_trl_ddpo.py
@@ -75,7 +75,7 @@ def engine_loss(method, terms):
 
 def exported_lanes(tmp):
     """The lesson link's lanes through `deviate export-trl` and trl_ddpo.py's `--config`: TRL's
-    first-step loss against `deviate train --link … --lane K --steps 1`."""
+    losses of the first two steps against `deviate train --link … --lane K --steps 2`."""
     link = deviate("link", "encode", stdin=json.dumps({"lesson": True})).strip()
     out = Path(tmp) / "export"
     deviate("export-trl", "--link", link, "--out", str(out))
@@ -84,16 +84,18 @@ def exported_lanes(tmp):
     assert [p.name for p in lanes] == ["lane-1-dpo", "lane-2-ddpo"], lanes
     for k, lane in enumerate(lanes, start=1):
         config = json.loads((lane / "lane.json").read_text())
-        config.update(steps=1, out=str(Path(tmp) / lane.name))
-        config_path = lane / "one-step.json"
+        config.update(steps=2, out=str(Path(tmp) / lane.name))
+        config_path = lane / "two-steps.json"
         config_path.write_text(json.dumps(config))
         result = subprocess.run([sys.executable, str(ROOT / "examples/trl_ddpo.py"), "--config", str(config_path)],
                                 capture_output=True, text=True, cwd=ROOT)
         assert result.returncode == 0, result.stderr[-3000:]
-        trl = float(result.stdout.split("first-step loss ")[1].split()[0])
-        native = json.loads(deviate("train", "--link", link, "--lane", str(k), "--steps", "1").splitlines()[0])["loss"]
-        print(f"{lane.name}: first-step loss TRL {trl:.7f}, deviate {native:.7f}")
-        assert abs(trl - native) <= 1e-4 * abs(native), f"{lane.name}: TRL {trl} vs deviate {native}"
+        trl = [float(x) for x in result.stdout.split("losses ")[1].split()]
+        native = [json.loads(line)["loss"] for line in deviate("train", "--link", link, "--lane", str(k), "--steps", "2").splitlines()]
+        print(f"{lane.name}: losses of steps 1 and 2, TRL {trl}, deviate {native}")
+        for step, (a, b) in enumerate(zip(trl, native), start=1):
+            assert abs(a - b) <= 1e-4 * abs(b), f"{lane.name} step {step}: TRL {a} vs deviate {b}"
+        assert len(trl) == len(native) == 2
 
 
 def main():

@@ -262,20 +262,21 @@ def trainer_for(method, model, tokenizer, dataset, args):
     return cls(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
 
 
-class FirstLoss(TrainerCallback):
-    """Keeps the first step's loss at full precision (the Trainer's log rounds it)."""
+class StepLosses(TrainerCallback):
+    """Keeps every step's loss at full precision (the Trainer's log rounds it)."""
 
     def __init__(self, trainer):
-        self.trainer, self.loss = trainer, None
+        self.trainer, self.losses = trainer, []
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.loss is None:
-            self.loss = self.trainer.last_terms["loss"]
+        self.losses.append(self.trainer.last_terms["loss"])
 
 
 def with_config(parser):
     """The arguments, with `--config`'s values as defaults (its keys are the options' names)."""
-    first, _ = parser.parse_known_args()
+    only_config = argparse.ArgumentParser(add_help=False)
+    only_config.add_argument("--config")
+    first, _ = only_config.parse_known_args()
     if first.config:
         path = Path(first.config)
         text = path.read_text()
@@ -325,11 +326,12 @@ def main():
     model, tokenizer = load_model(args.model)
     dataset = load_dataset("json", data_files=args.pairs, split="train")
     trainer = trainer_for(args.method, model, tokenizer, dataset, args)
-    first = FirstLoss(trainer)
-    trainer.add_callback(first)
+    losses = StepLosses(trainer)
+    trainer.add_callback(losses)
     trainer.train()
     trainer.save_model(args.out)
-    print(f"trl_ddpo: {args.method} trained {args.steps} step(s), first-step loss {first.loss:.9g}; adapters in {args.out}")
+    print(f"trl_ddpo: {args.method} trained {args.steps} step(s); adapters in {args.out}")
+    print("losses " + " ".join(f"{x:.9g}" for x in losses.losses))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 //! `deviate export-trl` and `deviate train --link` (needs `make models`): the lesson link's lanes
 //! as files for TRL — each lane's pairs are `deviate pairs`'s rows for its method and seed, its
-//! `lane.json` carries the lesson's set-up — and `train --link … --lane K` takes the steps that
-//! the same settings given as options take.
+//! `lane.json` carries the lesson's set-up, its adapters are the ones the lane starts from — and
+//! `train --link … --lane K` takes the steps that the same settings given as options take, and
+//! from the exported adapters the same steps again.
 
 mod cli_support;
 
@@ -36,7 +37,7 @@ fn the_lesson_links_lanes_export_for_trl_with_the_cli_pairs() {
         assert_eq!(config["learning_rate"].as_f64(), Some(LESSON_LEARNING_RATE), "the lesson's rate");
         assert_eq!((config["steps"].as_u64(), config["pairs_per_step"].as_u64(), config["seed"].as_u64()), (Some(6), Some(2), Some(0)));
         assert_eq!(config["pairs"], "pairs.jsonl");
-        assert!(config.get("adapters").is_none(), "the CLI has no trained adapters");
+        assert_eq!(config["adapters"], "adapters.safetensors");
         let exported = lines(&read(&format!("{dir}/pairs.jsonl")));
         let cli = lines(&String::from_utf8(ok(&["pairs", "--method", method, "--seed", "0"]).stdout).unwrap());
         assert_eq!(exported, cli, "{dir}: the pairs of `deviate pairs`");
@@ -45,6 +46,11 @@ fn the_lesson_links_lanes_export_for_trl_with_the_cli_pairs() {
     assert!(lines(&read("lane-1-dpo/pairs.jsonl")).iter().all(|r| r["weight"] == 1.0));
     assert!(lines(&read("lane-2-ddpo/pairs.jsonl")).iter().any(|r| r["weight"] != 1.0));
     assert!(!Path::new(&out.join("data.json")).exists(), "the toy set is not copied");
+    // The exported adapters are where the lane starts: loading them changes nothing.
+    let start = out.join("lane-2-ddpo/adapters.safetensors");
+    let fresh = json_lines(&ok(&["train", "--link", &link, "--lane", "2", "--steps", "2"]));
+    let loaded = json_lines(&ok(&["train", "--link", &link, "--lane", "2", "--steps", "2", "--load", start.to_str().unwrap()]));
+    assert_eq!(fresh, loaded);
     std::fs::remove_dir_all(&out).ok();
 }
 

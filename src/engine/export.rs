@@ -129,7 +129,7 @@ pub fn readme(setup: &TrainSetup, lanes: &[LaneExport], steps: usize, link: &str
         setup.train.lora.targets.iter().map(|t| t.name()).collect::<Vec<_>>().join(", "),
     ));
     if lanes.iter().any(|l| l.adapters.is_some()) {
-        text.push_str(" `adapters.safetensors` holds the lane's adapters as they were when exported: the TRL run goes\non from there.");
+        text.push_str(" `adapters.safetensors` holds the lane's adapters as they were when exported (before the first\nstep: as the lane draws them from its seed): the TRL run goes on from there.");
     }
     if own_data {
         text.push_str(" `data.json` is the experiment's own preference set (`deviate train --data data.json`).");

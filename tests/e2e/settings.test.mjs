@@ -138,7 +138,7 @@ async function checkTrlExport(page, link, adapters) {
   const dir = mkdtempSync(path.join(tmpdir(), 'deviate-trl-'));
   const zip = path.join(dir, download.suggestedFilename());
   await download.saveAs(zip);
-  const unpack = 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print("\n".join(z.namelist())); z.extractall(sys.argv[2])';
+  const unpack = 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(chr(10).join(z.namelist())); z.extractall(sys.argv[2])';
   const names = execFileSync('python3', ['-c', unpack, zip, dir], { encoding: 'utf8' }).trim().split('\n').sort();
   const root = 'deviate-trl-lane-1-ddpo';
   assert.deepEqual(names, ['README.md', 'lane-1-ddpo/adapters.safetensors', 'lane-1-ddpo/lane.json', 'lane-1-ddpo/pairs.jsonl'].map((n) => `${root}/${n}`));
@@ -155,7 +155,8 @@ async function checkTrlExport(page, link, adapters) {
   execFileSync(BIN, ['export-trl', '--link', link, '--out', cliDir], { cwd: ROOT, stdio: 'ignore' });
   const config = JSON.parse(read('lane-1-ddpo/lane.json'));
   const cliConfig = JSON.parse(readFileSync(path.join(cliDir, 'lane-1-ddpo/lane.json')));
-  assert.deepEqual(config, { ...cliConfig, adapters: 'adapters.safetensors' }, 'the page\'s lane.json is the CLI\'s, with its adapters');
+  assert.deepEqual(config, cliConfig, 'the page\'s lane.json is the CLI\'s');
+  assert.equal(config.adapters, 'adapters.safetensors');
   assert.equal(config.seed, 4);
   assert.equal(config.pairs_per_step, 1);
   assert.ok(read('lane-1-ddpo/adapters.safetensors').equals(readFileSync(adapters)), 'the adapters as downloaded');

@@ -5,8 +5,6 @@
 
 use std::ops::ControlFlow;
 
-use rand_chacha::ChaCha8Rng;
-use rand_chacha::rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::core::dataset::PreferenceSet;
@@ -19,6 +17,8 @@ use crate::core::sampling::SamplingParams;
 use crate::engine::embed::Embedder;
 use crate::engine::generate::{GenerateParams, Generation, LanguageModel};
 use crate::engine::probe::{self, PROBE_PROMPTS, Probe, ProbePoint};
+pub use crate::engine::prompts::{ExperimentError, prompt_order, response_tokens};
+use crate::engine::prompts::engine;
 use crate::engine::similarity::distances;
 use crate::engine::logps::mean_completion_logps;
 use crate::engine::train::{Method, PairTokens, StepMetrics, StepOutcome, TrainConfig, Trainer};
@@ -150,25 +150,8 @@ pub enum ExperimentEvent {
     Probe(ProbePoint),
 }
 
-/// Why an experiment failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ExperimentError {
-    #[error("{0}")]
-    Engine(String),
-    #[error("the experiment needs at least one method, one step and eval_every ≥ 1")]
-    Config,
-    #[error("no preference pairs could be built for {0:?}")]
-    NoPairs(Method),
-    #[error("there is no held-out prompt to evaluate (the data has none, or eval_prompts is 0)")]
-    NoHeldOut,
-}
-
 fn widen(vectors: &[Vec<f32>]) -> Vec<Vec<f64>> {
     vectors.iter().map(|v| v.iter().map(|&x| x as f64).collect()).collect()
-}
-
-fn engine<E: std::fmt::Display>(e: E) -> ExperimentError {
-    ExperimentError::Engine(e.to_string())
 }
 
 /// A pair ready to train on, with the numbers the page shows.
@@ -191,29 +174,6 @@ pub async fn analyse(embedder: &Embedder, set: &PreferenceSet, weighting: &Weigh
         out.push(PromptDeviation::from_distances(p.prompt.clone(), &kinds, weighting.min_weight));
     }
     Ok(out)
-}
-
-/// Token ids of training prompt `prompt` (chat template) and of `text` as its completion, the
-/// end token appended: what the trainer and the probe read.
-pub fn response_tokens(lm: &LanguageModel, prompt: &str, text: &str) -> Result<(Vec<u32>, Vec<u32>), ExperimentError> {
-    let tokenizer = lm.tokenizer();
-    let end = *tokenizer.stop_ids().last().expect("a stop token");
-    let prompt = tokenizer.encode(&LanguageModel::prompt_text(prompt, false)).map_err(engine)?;
-    let mut completion = tokenizer.encode(text).map_err(engine)?;
-    completion.push(end);
-    Ok((prompt, completion))
-}
-
-/// The order in which every lane meets the training prompts: a Fisher–Yates shuffle of
-/// 0…n−1 seeded by `seed`.
-pub fn prompt_order(n: usize, seed: u64) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    for k in (1..order.len()).rev() {
-        let j = ((rng.next_u64() as u128 * (k as u128 + 1)) >> 64) as usize;
-        order.swap(k, j);
-    }
-    order
 }
 
 /// The pairs `method` trains on, in a seeded order shared by every method.

@@ -5,7 +5,7 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::engine::train::{PairTokens, TrainError};
+use crate::engine::batch::{PairTokens, TrainError};
 use crate::model::llama::{Adapters, KvCache, Llama};
 
 /// Summed and mean completion log-probs per row ([2P]: chosen rows, then rejected rows), and

@@ -1,6 +1,7 @@
 //! What a user does with the models, over burn's `Device`: the same code for the CLI and
 //! the browser worker.
 
+pub mod batch;
 pub mod compare;
 pub mod embed;
 pub mod experiment;
@@ -11,6 +12,7 @@ pub mod link;
 pub mod logps;
 pub mod losses;
 pub mod probe;
+pub mod prompts;
 pub mod protocol;
 pub mod readback;
 pub mod similarity;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::dataset::PreferenceSet;
 use crate::core::mechanism::{Gain, Mechanism, mechanism};
 use crate::core::records::PromptDeviation;
-use crate::engine::experiment::{ExperimentError, prompt_order, response_tokens};
+use crate::engine::prompts::{ExperimentError, prompt_order, response_tokens};
 use crate::engine::generate::LanguageModel;
 use crate::engine::logps::shared_prompt_logp_sums;
 use crate::engine::train::{Method, TrainError};

@@ -13,6 +13,7 @@ use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+pub use crate::engine::batch::{PairTokens, TrainError};
 use crate::engine::logps::{nll_tokens, read, sequence_logps};
 use crate::engine::losses::{PreferenceTerms, Share, ddpo_loss, dorpo_loss};
 use crate::model::device::is_cpu;
@@ -134,18 +135,6 @@ impl TrainConfig {
     }
 }
 
-/// One tokenised preference pair; `key` identifies it for the reference cache.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PairTokens {
-    pub key: u64,
-    pub prompt: Vec<u32>,
-    /// Completion ids, an end token included.
-    pub chosen: Vec<u32>,
-    pub rejected: Vec<u32>,
-    /// The chosen response's deviation weight (used by the weighted methods only).
-    pub weight: f64,
-}
-
 /// TRL's metrics of one step (means over the batch's pairs).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepMetrics {
@@ -172,22 +161,6 @@ pub enum StepOutcome {
     Applied(StepMetrics),
     /// Nothing changed; the reason says what was not finite.
     Rejected(String),
-}
-
-/// Why a step could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error("a step needs at least one pair")]
-    NoPairs,
-    /// The pair's key (or, for log-probs after one prompt, the completion's index).
-    #[error("pair {0} has an empty completion")]
-    EmptyCompletion(u64),
-    #[error("the prompt is empty")]
-    EmptyPrompt,
-    #[error("reading values back from the device failed: {0}")]
-    Readback(String),
-    #[error("LoRA adapters: {0}")]
-    Adapters(String),
 }
 
 /// Snapshot paths of the LoRA factors (burn names the reparameterization `lora`).

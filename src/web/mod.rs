@@ -10,6 +10,7 @@ mod components;
 mod fetch;
 mod generation;
 pub mod runtime;
+mod scope;
 mod state;
 mod training;
 mod worker;

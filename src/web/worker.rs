@@ -19,7 +19,8 @@ use crate::engine::similarity::distances;
 use super::backend::init_device;
 use super::fetch;
 use super::generation::Generator;
-use super::runtime::{Rt, Runtime, WorkerScope, wasm_memory};
+use super::runtime::{Rt, Runtime, wasm_memory};
+use super::scope::WorkerScope;
 use super::training::Training;
 
 /// The model files the embedder needs, in the order `Embedder::from_bytes` takes them.

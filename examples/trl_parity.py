@@ -11,8 +11,8 @@ constant, AdamW ε 1e-8, `max_grad_norm` 1.0), from peft adapters drawn with tor
 B is then set to small seeded values (so the first step already moves the policy away from the
 reference and every factor has a gradient). The start adapters are saved in the playground's
 layout (tests/reference/trl_parity_start.safetensors); each step's loss, reward margin and
-global gradient norm before clipping, and the adapters after the last step (the sum of squares
-of each tensor and 256 sampled entries), go to tests/reference/trl_parity.json.
+global gradient norm before clipping, and the adapters after every step (the sum of squares of
+each tensor and 256 sampled entries), go to tests/reference/trl_parity.json.
 
 Then `deviate train --load` of those adapters runs the same steps and the two are compared
 (the same tolerances as the Rust test), as a table; `--check-only` skips the recording.
@@ -59,7 +59,10 @@ class Recorder(TrainerCallback):
     (the Trainer's `grad_norm` log), and the adapters after it."""
 
     def __init__(self, method):
-        self.method, self.trainer, self.steps, self.adapters = method, None, [], None
+        self.method, self.trainer, self.steps, self.adapters, self.each_step = method, None, [], None, []
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        self.each_step.append(summary(peft_to_deviate(model)))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "grad_norm" in logs:
@@ -104,8 +107,8 @@ def record(method, tmp, draw):
     recorder.trainer = trainer
     trainer.add_callback(recorder)
     trainer.train()
-    assert len(recorder.steps) == STEPS, recorder.steps
-    return start, recorder.steps, recorder.adapters
+    assert len(recorder.steps) == STEPS == len(recorder.each_step), recorder.steps
+    return start, recorder.steps, recorder.adapters, recorder.each_step
 
 
 def summary(adapters):
@@ -177,13 +180,14 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             for method in METHODS:
                 draw = method == METHODS[0]
-                start, steps, adapters = record(method, Path(tmp), draw)
+                start, steps, adapters, each_step = record(method, Path(tmp), draw)
                 if draw:
                     save_file(start, START)
                 else:
                     first = load_file(START)
                     assert all(torch.equal(first[k], start[k]) for k in first), "the start adapters did not survive the round trip"
-                reference[method] = {"steps": steps, "adapters": summary(adapters)}
+                # `adapters`: after the last step (what tests/trl_parity.rs compares); `adapters_after_each_step`: the same summary after every step.
+                reference[method] = {"steps": steps, "adapters": summary(adapters), "adapters_after_each_step": each_step}
         REFERENCE.write_text(json.dumps(reference, indent=1) + "\n")
         print(f"trl_parity: wrote {REFERENCE.relative_to(ROOT)} and {START.relative_to(ROOT)}")
     ok = compare(json.loads(REFERENCE.read_text()))

@@ -28,7 +28,7 @@ for (const webgpu of [false, true]) {
       await setField(page, 'gen-temperature', 1.2);
       const first = await generateAndMeasure(page, 2);
       const link = await page.getByTestId('share-url').inputValue();
-      assert.match(link, /#x=1\.[A-Za-z0-9_-]+$/);
+      assert.match(link, /#x=2\.[A-Za-z0-9_-]+$/);
       assert.equal(new URL(page.url()).hash, new URL(link).hash, 'the address bar follows the state');
       console.log(`# ${name}: link ${link.length} characters: ${link}`);
 

@@ -12,7 +12,7 @@ use crate::engine::train::{Clipping, Method};
 use crate::model::lora::LoraInit;
 
 /// The GGUF the page runs; the exported configs name it beside the export's folder.
-pub const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+pub use crate::engine::generate::GGUF_FILE as MODEL_FILE;
 
 /// One exported file: its path inside the export and its bytes.
 #[derive(Clone, Debug, PartialEq)]
@@ -129,7 +129,7 @@ pub fn readme(setup: &TrainSetup, lanes: &[LaneExport], steps: usize, link: &str
         setup.train.lora.targets.iter().map(|t| t.name()).collect::<Vec<_>>().join(", "),
     ));
     if lanes.iter().any(|l| l.adapters.is_some()) {
-        text.push_str(" `adapters.safetensors` holds the lane's adapters as they were when exported (before the first\nstep: as the lane draws them from its seed): the TRL run goes on from there.");
+        text.push_str(" `adapters.safetensors` holds the lane's adapters as they were when exported (from `deviate\nexport-trl`: the ones the lane starts from): the TRL run goes on from there.");
     }
     if own_data {
         text.push_str(" `data.json` is the experiment's own preference set (`deviate train --data data.json`).");

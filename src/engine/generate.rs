@@ -13,6 +13,9 @@ use crate::model::bpe::{BpeError, ChatTokenizer, DEFAULT_SYSTEM, chat_prompt};
 use crate::model::gguf::{Gguf, GgufError};
 use crate::model::llama::{Adapters, KvCache, Llama, LlamaConfig};
 
+/// The SmolLM2 file the page and the CLI load (from `make models`, in www/models/).
+pub const GGUF_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
 /// Most continuations one request may ask for.
 pub const MAX_CONTINUATIONS: usize = 16;
 /// Most new tokens one continuation may ask for.

@@ -16,7 +16,7 @@ use crate::engine::protocol::{Event, ModelName};
 use super::runtime::{Rt, wasm_memory};
 
 /// The LM's file in the manifest.
-const LM_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+use crate::engine::generate::GGUF_FILE as LM_FILE;
 
 /// The LM's load, shared by everyone who asks while it runs (single-flight).
 type Loading = Shared<LocalBoxFuture<'static, Result<Rc<LanguageModel>, String>>>;

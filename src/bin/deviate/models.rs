@@ -8,7 +8,7 @@ use deviate::engine::embed::Embedder;
 use deviate::engine::generate::LanguageModel;
 
 /// The LM's file in the models folder.
-pub const GGUF: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+pub use deviate::engine::generate::GGUF_FILE as GGUF;
 
 /// The MiniLM embedder from `dir` (model.safetensors, tokenizer.json) on `device`.
 pub fn embedder(dir: &Path, device: &Device) -> Result<Embedder> {

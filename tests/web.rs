@@ -8,6 +8,8 @@
 #![cfg(target_arch = "wasm32")]
 
 mod common;
+#[path = "web/schedule.rs"]
+mod schedule;
 mod tiny;
 
 use std::cell::RefCell;
@@ -82,9 +84,9 @@ async fn lesson_compute_matches_flex(device: &Device, label: &str) {
 }
 
 /// A runtime for the worker's tasks that keeps their events and serves one model file from memory.
-struct Recorder {
-    events: RefCell<Vec<Event>>,
-    file: Vec<u8>,
+pub(crate) struct Recorder {
+    pub(crate) events: RefCell<Vec<Event>>,
+    pub(crate) file: Vec<u8>,
 }
 
 impl Runtime for Recorder {

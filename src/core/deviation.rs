@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DistanceMatrix {
     n: usize,
+    #[serde(with = "crate::core::float::vec")] 
     values: Vec<f64>,
 }
 

@@ -22,17 +22,24 @@ use serde::{Deserialize, Serialize};
 pub struct Gain {
     /// Which training prompt it answers.
     pub prompt: usize,
+    #[serde(with = "crate::core::float")]
     pub deviation: f64,
+    #[serde(with = "crate::core::float")]
     pub gain: f64,
+    #[serde(with = "crate::core::float")]
     pub score: f64,
 }
 
 /// The mechanism numbers of one probe.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Mechanism {
+    #[serde(with = "crate::core::float")]
     pub slope: f64,
+    #[serde(with = "crate::core::float")]
     pub rare_gain: f64,
+    #[serde(with = "crate::core::float")]
     pub common_gain: f64,
+    #[serde(with = "crate::core::float")]
     pub rare_minus_common: f64,
 }
 

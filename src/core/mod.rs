@@ -1,6 +1,7 @@
 //! The paper's method, pure: no burn, no web. Each formula lives here once.
 
 pub mod dataset;
+pub mod float;
 pub mod deviation;
 pub mod jaccard;
 pub mod mechanism;

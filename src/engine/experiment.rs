@@ -3,8 +3,6 @@
 //! (score-gap pairs, or DivPO's); every `eval_every` steps the policy writes `samples` seeded
 //! continuations per held-out prompt, scored for diversity and quality.
 
-use std::ops::ControlFlow;
-
 use serde::{Deserialize, Serialize};
 
 use crate::core::dataset::PreferenceSet;
@@ -16,12 +14,12 @@ use crate::core::records::PromptDeviation;
 use crate::core::sampling::SamplingParams;
 use crate::engine::embed::Embedder;
 use crate::engine::generate::{GenerateParams, Generation, LanguageModel};
-use crate::engine::probe::{self, PROBE_PROMPTS, Probe, ProbePoint};
+use crate::engine::probe::{PROBE_PROMPTS, ProbePoint};
 pub use crate::engine::prompts::{ExperimentError, prompt_order, response_tokens};
 use crate::engine::prompts::engine;
 use crate::engine::similarity::distances;
 use crate::engine::logps::mean_completion_logps;
-use crate::engine::train::{Method, PairTokens, StepMetrics, StepOutcome, TrainConfig, Trainer};
+use crate::engine::train::{Method, PairTokens, StepMetrics, TrainConfig};
 use crate::model::llama::{Adapters, Llama};
 
 /// What an experiment runs.
@@ -110,12 +108,16 @@ pub struct EvalPoint {
     pub method: Option<Method>,
     pub step: usize,
     /// Mean pairwise cosine distance of a prompt's continuations (MiniLM).
+    #[serde(with = "crate::core::float")]
     pub semantic_diversity: f64,
     /// Mean pairwise token-Jaccard distance.
+    #[serde(with = "crate::core::float")]
     pub jaccard_diversity: f64,
     /// Mean per-token log-likelihood of the continuations under the reference (base) model.
+    #[serde(with = "crate::core::float")]
     pub reference_loglik: f64,
     /// Mean cosine of prompt and continuation embeddings.
+    #[serde(with = "crate::core::float")]
     pub relevance: f64,
     /// The first held-out prompt's continuations (what the page shows as before/after).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -162,6 +164,14 @@ pub struct PreparedPair {
     pub weight: f64,
     pub deviation_chosen: f64,
     pub tokens: PairTokens,
+}
+
+impl PreparedPair {
+    /// The pair's prompt, chosen and rejected texts in `set` (the set it was prepared from).
+    pub fn texts(&self, set: &PreferenceSet) -> (String, String, String) {
+        let prompt = &set.train[self.prompt];
+        (prompt.prompt.clone(), prompt.responses[self.pair.chosen].text.clone(), prompt.responses[self.pair.rejected].text.clone())
+    }
 }
 
 /// Deviation and weight of every training response, per prompt, from the similarity and with
@@ -307,85 +317,4 @@ pub async fn evaluate(
         prompts.push(evaluate_prompt(lm, embedder, policy, set, config, index).await?);
     }
     Ok(EvalPoint::from_prompts(method, step, &prompts))
-}
-
-/// Runs every method of `config` on `set`; `on_event` sees progress and may stop the run
-/// (`Break`), in which case the report holds what was done.
-pub async fn run(
-    lm: &LanguageModel,
-    embedder: &Embedder,
-    set: &PreferenceSet,
-    config: &ExperimentConfig,
-    mut on_event: impl FnMut(&ExperimentEvent) -> ControlFlow<()>,
-) -> Result<ExperimentReport, ExperimentError> {
-    if config.methods.is_empty() || config.steps == 0 || config.eval_every == 0 {
-        return Err(ExperimentError::Config);
-    }
-    if config.eval_prompts.min(set.heldout.len()) == 0 {
-        return Err(ExperimentError::NoHeldOut);
-    }
-    let analysis = analyse(embedder, set, &config.weighting).await?;
-    let mut plans = Vec::new();
-    for &method in &config.methods {
-        plans.push((method, prepare_pairs(lm, set, &analysis, method, config)?));
-    }
-    let mut report = ExperimentReport { config: config.clone(), steps: Vec::new(), evals: Vec::new(), probes: Vec::new() };
-    let mut emit = |event: ExperimentEvent, report: &mut ExperimentReport| {
-        let stop = on_event(&event).is_break();
-        match event {
-            ExperimentEvent::Step(r) => report.steps.push(r),
-            ExperimentEvent::Eval(e) => report.evals.push(e),
-            ExperimentEvent::Probe(p) => report.probes.push(p),
-            ExperimentEvent::Prepared { .. } => {}
-        }
-        if stop { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-    };
-    let prepared = ExperimentEvent::Prepared { pairs: plans.iter().map(|(_, p)| p.len()).sum() };
-    if emit(prepared, &mut report).is_break() {
-        return Ok(report);
-    }
-    let probe = match config.probe_every {
-        0 => None,
-        _ => {
-            let items = probe::items(lm, set, &analysis, config.seed, config.probe_prompts)?;
-            let probe = Probe::new(lm.model(), items, lm.device()).await.map_err(engine)?;
-            let base = probe.measure(lm.model(), None, 0, lm.device()).await.map_err(engine)?;
-            if emit(ExperimentEvent::Probe(base), &mut report).is_break() {
-                return Ok(report);
-            }
-            Some(probe)
-        }
-    };
-    let base = evaluate(lm, embedder, lm.model(), set, config, None, 0).await?;
-    if emit(ExperimentEvent::Eval(base), &mut report).is_break() {
-        return Ok(report);
-    }
-    for (method, pairs) in plans {
-        let train = TrainConfig { seed: config.seed, ..config.train.clone() };
-        let mut trainer = Trainer::new(lm.model(), method, train, lm.device());
-        for step in 1..=config.steps {
-            let tokens: Vec<PairTokens> = batch(&pairs, step, config.pairs_per_step).into_iter().map(|p| p.tokens).collect();
-            let record = match trainer.step(&tokens).await.map_err(engine)? {
-                StepOutcome::Applied(metrics) => StepRecord { method, metrics: Some(metrics), rejected: None },
-                StepOutcome::Rejected(why) => StepRecord { method, metrics: None, rejected: Some(why) },
-            };
-            if emit(ExperimentEvent::Step(record), &mut report).is_break() {
-                return Ok(report);
-            }
-            let last = step == config.steps;
-            if let Some(probe) = probe.as_ref().filter(|_| step % config.probe_every == 0 || last) {
-                let point = probe.measure(&trainer.policy(), Some(method), step, lm.device()).await.map_err(engine)?;
-                if emit(ExperimentEvent::Probe(point), &mut report).is_break() {
-                    return Ok(report);
-                }
-            }
-            if step % config.eval_every == 0 || last {
-                let point = evaluate(lm, embedder, &trainer.policy(), set, config, Some(method), step).await?;
-                if emit(ExperimentEvent::Eval(point), &mut report).is_break() {
-                    return Ok(report);
-                }
-            }
-        }
-    }
-    Ok(report)
 }

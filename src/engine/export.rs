@@ -42,14 +42,9 @@ pub fn trl_rows(set: &PreferenceSet, pairs: &[PreparedPair], method: Method) -> 
     pairs
         .iter()
         .map(|p| {
-            let prompt = &set.train[p.prompt];
-            TrlRow {
-                prompt: prompt.prompt.clone(),
-                chosen: prompt.responses[p.pair.chosen].text.clone(),
-                rejected: prompt.responses[p.pair.rejected].text.clone(),
-                weight: if method.weighted() { p.weight } else { 1.0 },
-                deviation_chosen: p.deviation_chosen,
-            }
+            let (prompt, chosen, rejected) = p.texts(set);
+            let weight = if method.weighted() { p.weight } else { 1.0 };
+            TrlRow { prompt, chosen, rejected, weight, deviation_chosen: p.deviation_chosen }
         })
         .collect()
 }

@@ -57,11 +57,15 @@ pub struct LearnerData {
     pub experiment: Experiment,
     pub ratings: Vec<Rating>,
     pub history: Vec<RunSummary>,
+    /// The address's link when `experiment` grew past a link's bound: a reload that finds this
+    /// link opens the stored experiment, not the older one the link holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_outgrown: Option<String>,
 }
 
 impl Default for LearnerData {
     fn default() -> Self {
-        Self { version: LEARNER_VERSION, experiment: Experiment::default(), ratings: Vec::new(), history: Vec::new() }
+        Self { version: LEARNER_VERSION, experiment: Experiment::default(), ratings: Vec::new(), history: Vec::new(), link_outgrown: None }
     }
 }
 
@@ -80,6 +84,9 @@ impl LearnerData {
             return Err(format!("export version {} is not supported (this page reads version {LEARNER_VERSION})", data.version));
         }
         data.experiment.check()?;
+        if data.link_outgrown.as_ref().is_some_and(|l| l.len() > crate::engine::link::MAX_LINK_CHARS) {
+            return Err("the outgrown link is longer than any link".into());
+        }
         if data.ratings.len() > MAX_RATINGS || data.history.len() > MAX_HISTORY {
             return Err(format!("at most {MAX_RATINGS} ratings and {MAX_HISTORY} runs"));
         }

@@ -15,6 +15,8 @@ pub mod probe;
 pub mod prompts;
 pub mod protocol;
 pub mod readback;
+pub mod runner;
+pub mod session;
 pub mod similarity;
 pub mod store;
 pub mod train;

@@ -153,8 +153,9 @@ impl Default for TrainSetup {
 }
 
 impl TrainSetup {
-    /// The experiment settings its lanes train with (pairs, weights, seed, optimiser), scoring
-    /// `heldout` held-out prompts at most: what the page's worker and `deviate train --link` run.
+    /// The experiment settings its lanes train with (pairs, weights, seed, optimiser, probe and
+    /// evaluation schedule), scoring `heldout` held-out prompts at most: what the page's worker
+    /// and `deviate train --link` run.
     pub fn experiment_config(&self, heldout: usize) -> ExperimentConfig {
         ExperimentConfig {
             methods: self.methods.clone(),
@@ -165,6 +166,9 @@ impl TrainSetup {
             eval_prompts: self.eval.prompts.min(heldout),
             samples: self.eval.samples,
             eval_tokens: self.eval.tokens,
+            eval_every: if heldout == 0 { 0 } else { self.eval.every },
+            probe_every: self.probe.every,
+            probe_prompts: self.probe.prompts,
             train: self.train.clone(),
             ..ExperimentConfig::default()
         }
@@ -262,7 +266,9 @@ pub struct PairView {
     pub prompt: String,
     pub chosen: String,
     pub rejected: String,
+    #[serde(with = "crate::core::float")]
     pub weight: f64,
+    #[serde(with = "crate::core::float")]
     pub deviation_chosen: f64,
 }
 
@@ -276,7 +282,7 @@ pub enum Event {
     ModelProgress { model: ModelName, file: String, loaded: u64, total: u64, cached: bool },
     /// The model is loaded and answers requests; `cached` when every file came from the
     /// browser cache; `memory_bytes` is the worker's wasm memory after loading.
-    ModelReady { model: ModelName, cached: bool, millis: f64, memory_bytes: f64 },
+    ModelReady { model: ModelName, cached: bool, #[serde(with = "crate::core::float")] millis: f64, #[serde(with = "crate::core::float")] memory_bytes: f64 },
     /// The model could not be loaded (the embedder's absence leaves the model-free
     /// similarities working).
     ModelError { model: ModelName, message: String },
@@ -288,24 +294,24 @@ pub enum Event {
     ContinuationDone { id: u64, index: usize, continuation: Continuation },
     /// Generation `id` ended: `tokens` sampled in `millis` (prompt reading included);
     /// `stopped` when the user stopped it.
-    GenerationDone { id: u64, tokens: usize, millis: f64, stopped: bool },
+    GenerationDone { id: u64, tokens: usize, #[serde(with = "crate::core::float")] millis: f64, stopped: bool },
     /// Session `id` is set up: its lanes' methods and how many pairs each trains on.
     TrainReady { id: u64, methods: Vec<Method>, pairs: Vec<usize> },
     /// Lane `lane` of session `id` took a step on `batch`.
-    TrainStep { id: u64, lane: usize, metrics: StepMetrics, batch: Vec<PairView>, millis: f64 },
+    TrainStep { id: u64, lane: usize, metrics: StepMetrics, batch: Vec<PairView>, #[serde(with = "crate::core::float")] millis: f64 },
     /// Evaluating lane `lane` (`None`: the base model, step 0): `done` of `total` prompts scored.
     TrainEvaluating { id: u64, lane: Option<usize>, done: usize, total: usize },
     /// Lane `lane`'s evaluation (`None`: the base model, step 0 of every lane), in `millis`.
-    TrainEval { id: u64, lane: Option<usize>, point: EvalPoint, millis: f64 },
+    TrainEval { id: u64, lane: Option<usize>, point: EvalPoint, #[serde(with = "crate::core::float")] millis: f64 },
     /// Probing lane `lane`'s mechanism (`None`: the base model and the reference log-probs).
     TrainProbing { id: u64, lane: Option<usize> },
     /// Lane `lane`'s mechanism probe (`None`: the base model, step 0 of every lane), in `millis`.
-    TrainProbe { id: u64, lane: Option<usize>, point: ProbePoint, millis: f64 },
+    TrainProbe { id: u64, lane: Option<usize>, point: ProbePoint, #[serde(with = "crate::core::float")] millis: f64 },
     /// Lane `lane` rejected a step (a non-finite loss or update); its state is unchanged.
-    TrainRejected { id: u64, lane: usize, reason: String },
+    TrainRejected { id: u64, lane: usize, step: usize, reason: String },
     /// Session `id` stopped running (done or paused) after `steps` steps per lane;
     /// `memory_bytes` is the worker's wasm memory then (its peak: wasm memory never shrinks).
-    TrainIdle { id: u64, steps: usize, paused: bool, memory_bytes: f64 },
+    TrainIdle { id: u64, steps: usize, paused: bool, #[serde(with = "crate::core::float")] memory_bytes: f64 },
     /// Lane `lane`'s LoRA adapters after `steps` steps: safetensors (the format of `deviate
     /// train --save`), standard base64.
     TrainAdapters { id: u64, lane: usize, steps: usize, safetensors: String },
@@ -322,13 +328,13 @@ pub enum Event {
         id: u64,
         similarity: SimilarityKind,
         distances: DistanceMatrix,
-        deviation: Vec<f64>,
-        weight: Vec<f64>,
+        #[serde(with = "crate::core::float::vec")] deviation: Vec<f64>,
+        #[serde(with = "crate::core::float::vec")] weight: Vec<f64>,
         truncated: Vec<usize>,
-        millis: f64,
+        #[serde(with = "crate::core::float")] millis: f64,
     },
     /// The answer to [`Request::Embed`] with the same `id`.
-    Embeddings { id: u64, token_ids: Vec<Vec<u32>>, vectors: Vec<Vec<f32>>, truncated: Vec<bool> },
+    Embeddings { id: u64, token_ids: Vec<Vec<u32>>, #[serde(with = "crate::core::float::rows32")] vectors: Vec<Vec<f32>>, truncated: Vec<bool> },
     /// A request failed; `id` is the request's, when there was one.
     Error { id: Option<u64>, message: String },
     /// The answer to [`Request::Ping`].

@@ -139,19 +139,21 @@ impl TrainConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepMetrics {
     pub step: usize,
+    #[serde(with = "crate::core::float")]
     pub loss: f64,
-    #[serde(rename = "rewards/chosen")]
+    #[serde(rename = "rewards/chosen", with = "crate::core::float")]
     pub rewards_chosen: f64,
-    #[serde(rename = "rewards/rejected")]
+    #[serde(rename = "rewards/rejected", with = "crate::core::float")]
     pub rewards_rejected: f64,
-    #[serde(rename = "rewards/margins")]
+    #[serde(rename = "rewards/margins", with = "crate::core::float")]
     pub rewards_margins: f64,
-    #[serde(rename = "rewards/accuracies")]
+    #[serde(rename = "rewards/accuracies", with = "crate::core::float")]
     pub rewards_accuracies: f64,
     /// The L2 norm of every trainable gradient together before clipping (TRL's `grad_norm`).
-    #[serde(default)]
+    #[serde(default, with = "crate::core::float")]
     pub grad_norm: f64,
     /// Per pair: (rewards/chosen, rewards/rejected).
+    #[serde(with = "crate::core::float::pairs")]
     pub per_pair: Vec<(f64, f64)>,
 }
 

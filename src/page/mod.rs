@@ -1,6 +1,8 @@
 //! The page's state, apart from its views: plain Rust (no web-sys), so how each worker event
 //! changes what the page shows is tested natively. The Leptos components in `web/` render it.
 
+pub mod address;
+pub mod chart;
 pub mod settings;
 pub mod state;
 pub mod training;

@@ -152,9 +152,12 @@ impl TrainView {
                     self.status = eta;
                 }
             }
-            Event::TrainRejected { id, lane, reason } if self.id == Some(*id) => {
-                if let Some(l) = self.lanes.get_mut(*lane) {
-                    l.rejected = Some(reason.clone());
+            Event::TrainRejected { id, lane, step, reason } if self.id == Some(*id) => {
+                let l = self.lanes.get_mut(*lane)?;
+                l.rejected = Some(format!("Step {step} rejected: {reason}"));
+                self.status = format!("{} step {step} rejected", self.lane_name(Some(*lane)));
+                if let Some(eta) = self.lesson_progress(*lane, *step, now) {
+                    self.status = eta;
                 }
             }
             Event::TrainIdle { id, steps, paused, memory_bytes } if self.id == Some(*id) => return self.idle(*steps, *paused, *memory_bytes, now),
@@ -358,7 +361,7 @@ mod tests {
             Event::TrainProbe { id: 2, lane: None, point: probe(None, 0, 0.0), millis: 1.0 },
             Event::TrainIdle { id: 9, steps: 1, paused: false, memory_bytes: 0.0 },
             Event::Error { id: Some(4), message: "not ours".into() },
-            Event::TrainRejected { id: 3, lane: 8, reason: "no such lane".into() },
+            Event::TrainRejected { id: 3, lane: 8, step: 1, reason: "no such lane".into() },
         ] {
             assert_eq!(view.apply(&event, 0.0), None);
         }
@@ -385,11 +388,12 @@ mod tests {
     fn a_rejected_step_is_shown_until_the_next_one() {
         let mut view = TrainView::setting_up(1, None);
         view.apply(&Event::TrainReady { id: 1, methods: vec![Method::Ddpo], pairs: vec![4] }, 0.0);
-        view.apply(&Event::TrainRejected { id: 1, lane: 0, reason: "the loss is NaN".into() }, 0.0);
-        assert_eq!(view.lanes[0].rejected.as_deref(), Some("the loss is NaN"));
-        view.apply(&step(1, 0, 1), 0.0);
+        view.apply(&Event::TrainRejected { id: 1, lane: 0, step: 1, reason: "the loss is NaN".into() }, 0.0);
+        assert_eq!(view.lanes[0].rejected.as_deref(), Some("Step 1 rejected: the loss is NaN"));
+        assert_eq!(view.status, "DDPO step 1 rejected");
+        view.apply(&step(1, 0, 2), 0.0);
         assert_eq!(view.lanes[0].rejected, None);
-        assert_eq!(view.status, "DDPO step 1: loss 0.6900");
+        assert_eq!(view.status, "DDPO step 2: loss 0.6900");
         assert_eq!(view.slope_difference(), None, "needs both DPO and DDPO");
     }
 

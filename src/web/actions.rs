@@ -14,6 +14,7 @@ use crate::engine::learner::{LearnerData, MAX_IMPORT_BYTES, RunSummary};
 use crate::engine::link::{Experiment, MAX_RESPONSES, Section};
 use crate::engine::protocol::{GenerateParams, Request, SimilarityKind, TrainSetup};
 use crate::engine::store::Saver;
+use crate::page::address::{self, Keeper};
 use crate::page::state::{Action, PageState, effective_kind};
 use crate::page::training::{Followup, TrainView};
 use crate::page::view::Generated;
@@ -74,15 +75,26 @@ pub struct Notes {
 /// The address follows the experiment, and the learner's data is saved, on every change. An
 /// experiment that its checks refuse is neither put in the address nor saved (a later visit
 /// would refuse it).
-pub fn follow_address_and_save(experiment: Memo<Experiment>, notes: Notes, saver: Rc<RefCell<Saver>>) {
+pub fn follow_address_and_save(experiment: Memo<Experiment>, notes: Notes, saver: Rc<RefCell<Saver>>, mut keeper: Keeper) {
     Effect::new(move |_| {
         let e = experiment.get();
-        if e.check().is_ok()
-            && let Err(message) = state::set_address(&e.encode())
+        let keep = keeper.keep(&e);
+        if let Some(token) = &keep.address
+            && let Err(message) = state::set_address(token)
         {
             notes.storage_error.set(Some(message));
         }
-        let data = notes.learner.with(|l| LearnerData { experiment: e, ..l.clone() });
+        match &keep.too_long {
+            Some(message) => notes.link_error.set(Some(message.clone())),
+            None if keep.address.is_some() && notes.link_error.with_untracked(|m| m.as_deref().is_some_and(address::is_too_long)) => {
+                notes.link_error.set(None)
+            }
+            None => {}
+        }
+        if !keep.save {
+            return;
+        }
+        let data = notes.learner.with(|l| address::to_save(l, e, &keep, state::hash_token()));
         if let Err(message) = saver.borrow_mut().save(&mut state::Local, &data) {
             notes.storage_error.set(Some(message));
         }
@@ -288,16 +300,26 @@ pub fn import(notes: Notes, saver: Rc<RefCell<Saver>>) -> impl Fn(web_sys::File)
         leptos::task::spawn_local(async move {
             let read = gloo_file::futures::read_as_text(&gloo_file::File::from(file)).await;
             match read.map_err(|e| e.to_string()).and_then(|json| LearnerData::from_json(&json)) {
-                Ok(data) => match saver.borrow_mut().save(&mut state::Local, &data) {
-                    Ok(()) => {
-                        if let Err(message) = state::set_address(&data.experiment.encode()).and_then(|()| state::reload()) {
-                            notes.storage_error.set(Some(format!("Imported, but {message}: reload the page.")));
-                        }
-                    }
-                    Err(message) => notes.storage_error.set(Some(message)),
-                },
+                Ok(data) => {
+                    // Opened again on reload: from the address if its link fits, else from storage.
+                    let keep = Keeper::new(&address::opening("", &data)).keep(&data.experiment);
+                    let data = address::to_save(&data, data.experiment.clone(), &keep, state::hash_token());
+                    import_and_reload(notes, &saver, &data, keep.address.as_deref())
+                }
                 Err(message) => notes.storage_error.set(Some(format!("Import refused: {message}"))),
             }
         });
+    }
+}
+
+/// Saves imported `data`, writes `token` (if any) into the address and reloads onto it.
+fn import_and_reload(notes: Notes, saver: &Rc<RefCell<Saver>>, data: &LearnerData, token: Option<&str>) {
+    match saver.borrow_mut().save(&mut state::Local, data) {
+        Ok(()) => {
+            if let Err(message) = token.map_or(Ok(()), state::set_address).and_then(|()| state::reload()) {
+                notes.storage_error.set(Some(format!("Imported, but {message}: reload the page.")));
+            }
+        }
+        Err(message) => notes.storage_error.set(Some(message)),
     }
 }

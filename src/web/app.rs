@@ -31,7 +31,7 @@ pub fn App() -> impl IntoView {
     };
     let experiment = edits.experiment(initial.panel, initial.hide.clone());
     let saver = Rc::new(RefCell::new(boot.saver));
-    actions::follow_address_and_save(experiment, notes, saver.clone());
+    actions::follow_address_and_save(experiment, notes, saver.clone(), boot.keeper);
     let page = RwSignal::new(PageState::default());
     let lesson_run = RwSignal::new(None::<(u64, usize)>);
     let bridge = actions::connect(page, edits, notes, lesson_run);

@@ -9,6 +9,7 @@ mod bridge;
 mod components;
 mod fetch;
 mod generation;
+mod panic;
 pub mod runtime;
 mod scope;
 mod state;
@@ -19,12 +20,13 @@ use wasm_bindgen::prelude::*;
 
 pub use backend::init_device;
 pub use generation::Generator;
+pub use training::Training;
 
 /// Entry point of the page (called by www/main.js after the wasm is initialised) with the
 /// worker script's address, which main.js knows (a built site names it by its content hash).
 #[wasm_bindgen]
 pub fn start_app(worker_url: String) {
-    console_error_panic_hook::set_once();
+    panic::report_panics();
     bridge::set_worker_url(worker_url);
     leptos::mount::mount_to_body(app::App);
 }

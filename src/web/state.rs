@@ -7,6 +7,7 @@ use wasm_bindgen::JsCast;
 use crate::engine::learner::LearnerData;
 use crate::engine::link::Experiment;
 use crate::engine::store::{self, KeyValue, Saver};
+use crate::page::address;
 
 /// What the page starts from, and what went wrong reading it (shown, never silent).
 pub struct Boot {
@@ -14,7 +15,9 @@ pub struct Boot {
     pub learner: LearnerData,
     /// Writes the learner's data back without ever losing what could not be read.
     pub saver: Saver,
-    /// A share link could not be opened: the default experiment is loaded instead.
+    /// Keeps the address and storage in step with the experiment ([`address::Keeper`]).
+    pub keeper: address::Keeper,
+    /// A share link could not be opened (or the experiment outgrew its link): why.
     pub link_error: Option<String>,
     pub storage_error: Option<String>,
 }
@@ -47,20 +50,12 @@ fn hash() -> String {
     web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default()
 }
 
-/// The experiment of the address's link if there is one, else the learner's last one, else the
-/// default; the learner's ratings and history from localStorage either way.
+/// What [`address::opening`] opens for the address and localStorage's data.
 pub fn boot() -> Boot {
     let store::Opened { data: learner, error: storage_error, saver } = store::open(&mut Local);
-    let hash = hash();
-    let (experiment, link_error) = match hash.strip_prefix("#x=") {
-        Some(token) => match Experiment::decode(token) {
-            Ok(experiment) => (experiment, None),
-            Err(e) => (Experiment::default(), Some(format!("This link could not be opened: {e}. The default experiment is loaded instead."))),
-        },
-        None if hash.len() > 1 => (Experiment::default(), Some("This link could not be opened: it holds no experiment. The default experiment is loaded instead.".into())),
-        None => (learner.experiment.clone(), None),
-    };
-    Boot { experiment, learner, saver, link_error, storage_error }
+    let opening = address::opening(&hash(), &learner);
+    let keeper = address::Keeper::new(&opening);
+    Boot { experiment: opening.experiment, learner, saver, keeper, link_error: opening.link_error, storage_error }
 }
 
 /// The link token in the address, if any.
@@ -98,6 +93,9 @@ pub fn download(name: &str, json: &str) -> Result<(), String> {
     download_bytes(name, json.as_bytes(), "application/json")
 }
 
+/// How long a download's blob URL lives after its click (the file is held in memory till then).
+const REVOKE_AFTER_MS: u32 = 10_000;
+
 /// Offers `bytes` as a file download named `name` of type `mime`.
 pub fn download_bytes(name: &str, bytes: &[u8], mime: &str) -> Result<(), String> {
     let fail = |_| "the browser refused the download".to_string();
@@ -111,7 +109,11 @@ pub fn download_bytes(name: &str, bytes: &[u8], mime: &str) -> Result<(), String
     a.set_href(&url);
     a.set_download(name);
     a.click();
-    web_sys::Url::revoke_object_url(&url).map_err(fail)?;
+    // The browser starts the download after this task; revoking the URL now can cancel it.
+    gloo_timers::callback::Timeout::new(REVOKE_AFTER_MS, move || {
+        let _ = web_sys::Url::revoke_object_url(&url);
+    })
+    .forget();
     Ok(())
 }
 

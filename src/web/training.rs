@@ -10,36 +10,36 @@ use gloo_timers::future::TimeoutFuture;
 
 use crate::core::dataset::PreferenceSet;
 use crate::engine::embed::Embedder;
+use crate::engine::experiment::PreparedPair;
 use crate::engine::export;
-use crate::engine::experiment::{EvalPoint, ExperimentConfig, PreparedPair, analyse, batch, evaluate_prompt, prepare_pairs};
 use crate::engine::generate::LanguageModel;
-use crate::engine::probe::{self, Probe};
 use crate::engine::protocol::{Event, PairView, TrainSetup};
-use crate::engine::train::{StepOutcome, Trainer};
+use crate::engine::session::{self, Lane, Models, SessionEvent};
 
 use super::generation::Generator;
 use super::runtime::{Rt, wasm_memory};
 
 const DATA: &str = "./data/toy_prefs.json";
 
-struct Lane {
-    trainer: Trainer,
-    pairs: Vec<PreparedPair>,
+/// What a session's tasks are lent: the models and the preference set.
+struct Held {
+    set: PreferenceSet,
+    lm: Rc<LanguageModel>,
+    embedder: Rc<Embedder>,
+}
+
+impl Held {
+    fn models(&self) -> Models<'_> {
+        Models { lm: &self.lm, embedder: &self.embedder, set: &self.set }
+    }
 }
 
 struct Session {
     id: u64,
     setup: TrainSetup,
-    set: PreferenceSet,
-    lm: Rc<LanguageModel>,
-    embedder: Rc<Embedder>,
-    /// The evaluation's settings, in the engine's terms.
-    eval: ExperimentConfig,
-    /// The mechanism probe, when `setup.probe.every` > 0.
-    probe: Option<Probe>,
-    lanes: Vec<Lane>,
-    steps: usize,
-    rt: Rt,
+    held: Held,
+    /// The engine's loop, which `deviate experiment` runs too.
+    inner: session::Session,
 }
 
 /// Owns at most one session; cheap to clone.
@@ -80,15 +80,12 @@ impl Training {
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
             match this.set_up(id, setup).await {
-                Ok(session) => {
-                    let methods = session.lanes.iter().map(|l| l.trainer.method()).collect();
-                    let pairs = session.lanes.iter().map(|l| l.pairs.len()).collect();
+                Ok(mut session) => {
+                    let methods = session.inner.lanes().iter().map(|l| l.trainer.method()).collect();
+                    let pairs = session.inner.lanes().iter().map(|l| l.pairs.len()).collect();
                     this.rt.post(&Event::TrainReady { id, methods, pairs });
                     // Step 0: the base model, which every lane starts from.
-                    let mut scored = probe_lane(&session, None).await;
-                    if scored.is_ok() && session.setup.eval.every > 0 {
-                        scored = evaluate(&session, None).await;
-                    }
+                    let scored = this.drive(&mut session).await;
                     *this.session.borrow_mut() = Some(session);
                     match scored {
                         Ok(()) => this.rt.post(&Event::TrainIdle { id, steps: 0, paused: false, memory_bytes: wasm_memory() }),
@@ -112,23 +109,13 @@ impl Training {
         if set.heldout.is_empty() {
             setup.eval.every = 0; // nothing to score on
         }
-        let analysis = analyse(&embedder, &set, &setup.weighting).await.map_err(|e| e.to_string())?;
         let config = setup.experiment_config(set.heldout.len());
-        let probe = match setup.probe.every {
-            0 => None,
-            _ => {
-                self.rt.post(&Event::TrainProbing { id, lane: None });
-                let items = probe::items(&lm, &set, &analysis, config.seed, setup.probe.prompts).map_err(|e| e.to_string())?;
-                Some(Probe::new(lm.model(), items, lm.device()).await.map_err(|e| e.to_string())?)
-            }
-        };
-        let mut lanes = Vec::with_capacity(setup.methods.len());
-        for &method in &setup.methods {
-            let pairs = prepare_pairs(&lm, &set, &analysis, method, &config).map_err(|e| e.to_string())?;
-            let trainer = Trainer::new(lm.model(), method, setup.train.clone(), lm.device());
-            lanes.push(Lane { trainer, pairs });
-        }
-        Ok(Session { id, setup, set, lm, embedder, eval: config, probe, lanes, steps: 0, rt: self.rt.clone() })
+        let held = Held { set, lm, embedder };
+        let rt = self.rt.clone();
+        let inner = session::Session::new(held.models(), &config, || rt.post(&Event::TrainProbing { id, lane: None }))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Session { id, setup, held, inner })
     }
 
     /// Runs `steps` more steps on every lane of session `id`, as a task.
@@ -147,9 +134,10 @@ impl Training {
             // The session leaves its slot while it runs, so nothing else can borrow it across an await.
             let mut session = this.session.borrow_mut().take().expect("checked above");
             this.stepping.set(Some(id));
-            let result = this.steps(&mut session, steps).await;
+            session.inner.run(steps);
+            let result = this.drive(&mut session).await;
             this.stepping.set(None);
-            let (done, paused) = (session.steps, this.pause.get());
+            let (done, paused) = (session.inner.steps(), !session.inner.is_idle());
             *this.session.borrow_mut() = Some(session);
             if let Err(message) = result {
                 this.rt.post(&Event::Error { id: Some(id), message });
@@ -159,53 +147,48 @@ impl Training {
         });
     }
 
-    async fn steps(&self, session: &mut Session, steps: usize) -> Result<(), String> {
-        for _ in 0..steps {
-            if self.pause.get() {
-                return Ok(());
-            }
-            let step = session.steps + 1;
-            for (lane_index, lane) in session.lanes.iter_mut().enumerate() {
-                // Let the worker read its messages (a pause, an analysis) between lane steps.
-                TimeoutFuture::new(0).await;
-                let chosen = batch(&lane.pairs, step, session.setup.pairs_per_step);
-                let tokens: Vec<_> = chosen.iter().map(|p| p.tokens.clone()).collect();
-                let started = self.rt.now();
-                match lane.trainer.step(&tokens).await.map_err(|e| e.to_string())? {
-                    StepOutcome::Applied(metrics) => {
-                        let batch = chosen
-                            .iter()
-                            .map(|p| {
-                                let prompt = &session.set.train[p.prompt];
-                                PairView {
-                                    prompt: prompt.prompt.clone(),
-                                    chosen: prompt.responses[p.pair.chosen].text.clone(),
-                                    rejected: prompt.responses[p.pair.rejected].text.clone(),
-                                    weight: p.weight,
-                                    deviation_chosen: p.deviation_chosen,
-                                }
-                            })
-                            .collect();
-                        self.rt.post(&Event::TrainStep { id: session.id, lane: lane_index, metrics, batch, millis: self.rt.now() - started });
-                    }
-                    StepOutcome::Rejected(reason) => self.rt.post(&Event::TrainRejected { id: session.id, lane: lane_index, reason }),
+    /// Does the session's tasks until none is left, or a pause was asked for and the session
+    /// stands between two steps; yields before each task so the worker reads its messages.
+    async fn drive(&self, session: &mut Session) -> Result<(), String> {
+        let mut started = self.rt.now();
+        while !session.inner.is_idle() && !(self.pause.get() && session.inner.between_steps()) {
+            TimeoutFuture::new(0).await;
+            let (id, set) = (session.id, &session.held.set);
+            let mut post = |event| {
+                if let Some(event) = self.event(id, set, event, &mut started) {
+                    self.rt.post(&event);
                 }
-            }
-            session.steps = step;
-            let every = session.setup.probe.every;
-            if every > 0 && step.is_multiple_of(every) {
-                for lane in 0..session.lanes.len() {
-                    probe_lane(session, Some(lane)).await?;
-                }
-            }
-            let every = session.setup.eval.every;
-            if every > 0 && step.is_multiple_of(every) {
-                for lane in 0..session.lanes.len() {
-                    evaluate(session, Some(lane)).await?;
-                }
-            }
+            };
+            session.inner.advance(session.held.models(), &mut post).await.map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    /// The page's event for the session's `event`, timed from the start of its task.
+    fn event(&self, id: u64, set: &PreferenceSet, event: SessionEvent, started: &mut f64) -> Option<Event> {
+        let now = self.rt.now();
+        Some(match event {
+            SessionEvent::Stepping { .. } => {
+                *started = now;
+                return None;
+            }
+            SessionEvent::Step { lane, step, record, batch } => match record.metrics {
+                Some(metrics) => Event::TrainStep { id, lane, metrics, batch: views(set, &batch), millis: now - *started },
+                None => Event::TrainRejected { id, lane, step, reason: record.rejected.unwrap_or_default() },
+            },
+            SessionEvent::Probing { lane } => {
+                *started = now;
+                Event::TrainProbing { id, lane }
+            }
+            SessionEvent::Probe { lane, point } => Event::TrainProbe { id, lane, point, millis: now - *started },
+            SessionEvent::Evaluating { lane, done, total } => {
+                if done == 0 {
+                    *started = now;
+                }
+                Event::TrainEvaluating { id, lane, done, total }
+            }
+            SessionEvent::Eval { lane, point } => Event::TrainEval { id, lane, point, millis: now - *started },
+        })
     }
 
     /// Posts lane `lane`'s adapters of session `id` (between runs).
@@ -233,12 +216,12 @@ impl Training {
         let result = (|| {
             let slot = self.session.borrow();
             let session = slot.as_ref().filter(|s| s.id == id).ok_or("no such training session; set one up first")?;
-            let l = session.lanes.get(lane).ok_or("no such lane")?;
+            let l = session.inner.lanes().get(lane).ok_or("no such lane")?;
             let method = session.setup.methods[lane];
             let adapters = if self.readable { Some(l.trainer.save_adapters().map_err(|e| e.to_string())?) } else { None };
             let has_adapters = adapters.is_some();
             let one = [export::LaneExport { index: lane, method, pairs: &l.pairs, adapters }];
-            let files = export::files(&session.set, &session.setup, &one, steps, link);
+            let files = export::files(&session.held.set, &session.setup, &one, steps, link);
             let zip = export::zip(&format!("deviate-trl-{}", export::lane_dir(lane, method)), &files)?;
             Ok::<_, String>((zip, has_adapters))
         })();
@@ -268,8 +251,8 @@ impl Training {
     fn with_lane<T>(&self, id: u64, lane: usize, f: impl FnOnce(&mut Lane, usize) -> Result<T, String>) -> Result<T, String> {
         let mut slot = self.session.borrow_mut();
         let session = slot.as_mut().filter(|s| s.id == id).ok_or("no such training session; set one up first")?;
-        let steps = session.steps;
-        f(session.lanes.get_mut(lane).ok_or("no such lane")?, steps)
+        let steps = session.inner.steps();
+        f(session.inner.lanes_mut().get_mut(lane).ok_or("no such lane")?, steps)
     }
 
     /// Asks session `id` to pause after the step in progress.
@@ -281,37 +264,13 @@ impl Training {
     }
 }
 
-/// Probes lane `lane`'s policy (`None`: the base model) when the session has a probe.
-async fn probe_lane(session: &Session, lane: Option<usize>) -> Result<(), String> {
-    let Some(probe) = &session.probe else { return Ok(()) };
-    session.rt.post(&Event::TrainProbing { id: session.id, lane });
-    TimeoutFuture::new(0).await;
-    let started = session.rt.now();
-    let trained = lane.map(|i| session.lanes[i].trainer.policy());
-    let policy = trained.as_ref().unwrap_or(session.lm.model());
-    let method = lane.map(|i| session.lanes[i].trainer.method());
-    let point = probe.measure(policy, method, session.steps, session.lm.device()).await.map_err(|e| e.to_string())?;
-    session.rt.post(&Event::TrainProbe { id: session.id, lane, point, millis: session.rt.now() - started });
-    Ok(())
-}
-
-/// Scores lane `lane`'s policy (`None`: the base model) on the held-out prompts, a prompt at a
-/// time with a yield between, reporting progress and then the point.
-async fn evaluate(session: &Session, lane: Option<usize>) -> Result<(), String> {
-    let (id, config) = (session.id, &session.eval);
-    let trained = lane.map(|i| session.lanes[i].trainer.policy());
-    let policy = trained.as_ref().unwrap_or(session.lm.model());
-    let started = session.rt.now();
-    let total = config.eval_prompts;
-    let mut scores = Vec::with_capacity(total);
-    for index in 0..total {
-        session.rt.post(&Event::TrainEvaluating { id, lane, done: index, total });
-        TimeoutFuture::new(0).await;
-        let prompt = evaluate_prompt(&session.lm, &session.embedder, policy, &session.set, config, index).await;
-        scores.push(prompt.map_err(|e| e.to_string())?);
-    }
-    let method = lane.map(|i| session.lanes[i].trainer.method());
-    let point = EvalPoint::from_prompts(method, session.steps, &scores);
-    session.rt.post(&Event::TrainEval { id, lane, point, millis: session.rt.now() - started });
-    Ok(())
+/// The batch's pairs as the page shows them.
+fn views(set: &PreferenceSet, batch: &[PreparedPair]) -> Vec<PairView> {
+    batch
+        .iter()
+        .map(|p| {
+            let (prompt, chosen, rejected) = p.texts(set);
+            PairView { prompt, chosen, rejected, weight: p.weight, deviation_chosen: p.deviation_chosen }
+        })
+        .collect()
 }

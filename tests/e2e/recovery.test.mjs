@@ -94,3 +94,38 @@ test('WebGPU (SwiftShader): a lost worker is replaced on the CPU path, the reaso
     await browser.close();
   }
 });
+
+// A panic on the page thread (not the worker's) shows a notice with a Reload button, focused;
+// stored data is untouched, and the reload opens it.
+test('CPU path: a panic on the page thread offers a reload and keeps stored data', { timeout: 600_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(server.url, { timeout: 120_000 });
+    const texts = 'The sea was calm.\nA dragon ate the moon.';
+    await page.getByTestId('responses').fill(texts);
+    await page.waitForFunction(() => (localStorage.getItem('deviate.v1') ?? '').includes('A dragon ate the moon.'), null, { timeout: 10_000 });
+    const stored = await page.evaluate(() => localStorage.getItem('deviate.v1'));
+    // The page's own wasm module (the one main.js started), asked to panic.
+    const thrown = await page.evaluate(async () => {
+      const main = document.querySelector('script[type=module]').src;
+      const wasm = await import(new URL('../pkg/deviate.js', main).href);
+      try { wasm.panicForTest(); return 'no panic'; } catch (e) { return String(e); }
+    });
+    assert.match(thrown, /unreachable/);
+    const notice = page.getByTestId('page-panic');
+    await notice.waitFor({ timeout: 10_000 });
+    assert.match(await notice.textContent(), /^The page stopped working \(.*a test asked the page to panic\)\. Your saved work is kept: reload the page to go on\.Reload$/);
+    assert.equal(await notice.getAttribute('role'), 'alert');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Reload');
+    assert.equal(await page.evaluate(() => localStorage.getItem('deviate.v1')), stored);
+    await Promise.all([page.waitForEvent('load', { timeout: 120_000 }), page.keyboard.press('Enter')]);
+    await page.getByTestId('responses').waitFor({ timeout: 60_000 });
+    assert.equal(await page.getByTestId('responses').inputValue(), texts);
+    assert.equal(await page.getByTestId('page-panic').count(), 0);
+    assert.deepEqual(errors.filter((e) => !/asked the page to panic|unreachable/.test(e)), []);
+  } finally {
+    await browser.close();
+  }
+});

@@ -10,7 +10,8 @@ use anyhow::{Context, Result};
 use burn::tensor::Device;
 use deviate::core::dataset::PreferenceSet;
 use deviate::engine::compare::{self, PairedRow, RunRow};
-use deviate::engine::experiment::{self, ExperimentConfig, ExperimentEvent, ExperimentReport};
+use deviate::engine::experiment::{ExperimentConfig, ExperimentEvent, ExperimentReport};
+use deviate::engine::runner;
 use deviate::engine::train::Method;
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +42,7 @@ pub fn run(config: &ExperimentConfig, seeds: Option<&str>, data: &Path, out: Opt
     let mut reports = Vec::new();
     for &seed in &seeds {
         let config = ExperimentConfig { seed, ..config.clone() };
-        let report = pollster::block_on(experiment::run(&lm, &embedder, &set, &config, |event| {
+        let report = pollster::block_on(runner::run(&lm, &embedder, &set, &config, |event| {
             eprintln!("[{:7.1}s] seed {seed}: {}", started.elapsed().as_secs_f64(), progress(event));
             ControlFlow::Continue(())
         }))

@@ -4,7 +4,8 @@
 
 use leptos::prelude::*;
 
-use crate::core::mechanism::intercept;
+use crate::core::mechanism::{Gain, intercept};
+use crate::page::chart::finite_range;
 use crate::engine::protocol::ProbePoint;
 
 const W: f64 = 200.0;
@@ -18,14 +19,15 @@ fn scale(v: f64, lo: f64, hi: f64, size: f64, up: bool) -> f64 {
 }
 
 fn chart(point: &ProbePoint) -> impl IntoView + use<> {
-    let xs: Vec<f64> = point.gains.iter().map(|g| g.deviation).collect();
-    let ys: Vec<f64> = point.gains.iter().map(|g| g.gain).collect();
-    let (x_lo, x_hi) = xs.iter().fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+    // A gain or deviation that is not finite has no place on the chart: its dot is left out.
+    let finite: Vec<&Gain> = point.gains.iter().filter(|g| g.deviation.is_finite() && g.gain.is_finite()).collect();
+    let xs: Vec<f64> = finite.iter().map(|g| g.deviation).collect();
+    let ys: Vec<f64> = finite.iter().map(|g| g.gain).collect();
+    let (x_lo, x_hi) = finite_range(xs.iter().copied()).unwrap_or((0.0, 1.0));
     // The gain axis is symmetric about 0, so "up" always means "more likely than before".
     let reach = ys.iter().fold(1e-3f64, |m, y| m.max(y.abs())) * 1.1;
-    let top = point.gains.iter().fold(f64::MIN, |m, g| m.max(g.score));
-    let dots = point
-        .gains
+    let top = finite.iter().fold(f64::MIN, |m, g| m.max(g.score));
+    let dots = finite
         .iter()
         .map(|g| {
             let class = if g.score >= top { "dot dot-top" } else { "dot" };
@@ -38,13 +40,15 @@ fn chart(point: &ProbePoint) -> impl IntoView + use<> {
         .collect_view();
     let (slope, b) = (point.mechanism.slope, intercept(&xs, &ys));
     let line_y = |x: f64| format!("{:.1}", scale(b + slope * x, -reach, reach, H, true));
+    let fit = (slope.is_finite() && b.is_finite())
+        .then(|| view! { <line class="fit" x1="6" x2=(W - 6.0).to_string() y1=line_y(x_lo) y2=line_y(x_hi)></line> });
     let zero = format!("{:.1}", scale(0.0, -reach, reach, H, true));
     view! {
         <svg class="scatter" viewBox=format!("0 0 {W} {H}") role="img"
             aria-label=format!("gain against deviation at step {}: slope {:+.2}", point.step, slope)>
             <line class="axis" x1="0" x2=W.to_string() y1=zero.clone() y2=zero></line>
             {dots}
-            <line class="fit" x1="6" x2=(W - 6.0).to_string() y1=line_y(x_lo) y2=line_y(x_hi)></line>
+            {fit}
             <text x="4" y="12" class="scatter-label">"gain ↑"</text>
             <text x=(W - 4.0).to_string() y=(H - 4.0).to_string() class="scatter-label" text-anchor="end">"deviation →"</text>
         </svg>

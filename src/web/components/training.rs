@@ -27,19 +27,9 @@ pub enum TrainAction {
 /// The largest adapters file the page reads: rank 64 on every projection is about 78 MB.
 const MAX_ADAPTER_BYTES: f64 = 100e6;
 
-/// A polyline of `values` in a 120×40 box (empty for fewer than two points).
+/// A path of `values` in a 120×40 box, with a gap at each non-finite value.
 fn sparkline(values: &[f64]) -> String {
-    if values.len() < 2 {
-        return String::new();
-    }
-    let (lo, hi) = values.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| format!("{:.1},{:.1}", i as f64 * 120.0 / (values.len() - 1) as f64, 38.0 - (v - lo) / span * 36.0))
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::page::chart::spark_path(values, 120.0, 40.0)
 }
 
 /// The lane's formula with the first pair of its last step filled in (the classroom view).
@@ -83,8 +73,8 @@ fn step_table(lane: &LaneView) -> impl IntoView + use<> {
     let rows = lane.rows.iter().rev().take(8).map(row).collect_view();
     view! {
         <svg class="spark" viewBox="0 0 120 40" role="img" aria-label="loss (solid) and reward margin (dashed) per step">
-            <polyline class="spark-loss" points=sparkline(&losses)></polyline>
-            <polyline class="spark-margin" points=sparkline(&margins)></polyline>
+            <path class="spark-loss" d=sparkline(&losses)></path>
+            <path class="spark-margin" d=sparkline(&margins)></path>
         </svg>
         <table class="metrics">
             <thead><tr><th scope="col">"step"</th><th scope="col">"loss"</th><th scope="col">"margin"</th><th scope="col">"accuracy"</th><th scope="col" title="the global norm of the adapters' gradient before clipping to 1 (TRL's grad_norm)">"grad norm"</th></tr></thead>
@@ -113,8 +103,8 @@ fn eval_table(lane: &LaneView) -> impl IntoView + use<> {
     view! {
         <svg class="spark" viewBox="0 0 120 40" role="img"
             aria-label="semantic diversity (solid) and reference log-likelihood per token (dashed) per evaluation">
-            <polyline class="spark-loss" points=sparkline(&diversity)></polyline>
-            <polyline class="spark-margin" points=sparkline(&loglik)></polyline>
+            <path class="spark-loss" d=sparkline(&diversity)></path>
+            <path class="spark-margin" d=sparkline(&loglik)></path>
         </svg>
         <table class="metrics">
             <caption class="hint">"Diversity and quality of held-out continuations"{timing}</caption>
@@ -199,7 +189,7 @@ fn lane_view(index: usize, lane: LaneView, beta: f64, lambda: f64, idle: bool, o
         <article class="lane" data-testid="lane" data-method=lane.method.name()>
             <h3>{lane.method.name().to_uppercase()}</h3>
             <p class="hint">{format!("{} pairs", lane.pairs)}{timing}</p>
-            {lane.rejected.clone().map(|why| view! { <p class="error" role="alert">{format!("Step rejected: {why}")}</p> })}
+            {lane.rejected.clone().map(|why| view! { <p class="error" role="alert">{why}</p> })}
             {probe_view(&lane.probes, lane.probe_millis)}
             {step_table(&lane)}
             {eval_table(&lane)}

@@ -32,3 +32,5 @@ run_pair dpo,ddpo &
 run_pair orpo,dorpo &
 wait
 "$BIN" compare "$DIR"/*-[0-9].json --out "$DIR/all.json"
+echo "The page's strip of published seeds (www/data/lesson_seeds.json) comes from this report with:" >&2
+echo "  python3 scripts/lesson_seeds.py $DIR/all.json" >&2

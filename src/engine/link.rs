@@ -95,6 +95,8 @@ pub struct Experiment {
     pub hide: Vec<Section>,
     /// Opens the one-click classroom lesson (DPO vs DDPO, `run_steps` steps) at the Training panel.
     pub lesson: bool,
+    /// Opens the lesson in presenter mode (large type, one step at a time).
+    pub presenter: bool,
 }
 
 impl Default for Experiment {
@@ -109,6 +111,7 @@ impl Default for Experiment {
             panel: None,
             hide: Vec::new(),
             lesson: false,
+            presenter: false,
         }
     }
 }
@@ -168,27 +171,13 @@ impl Experiment {
         let value = serde_json::to_value(self).expect("an experiment is plain data");
         let default = serde_json::to_value(Self::default()).expect("an experiment is plain data");
         let patch = diff(&value, &default).unwrap_or_else(|| Value::Object(Map::new()));
-        let json = serde_json::to_vec(&patch).expect("a JSON value serialises");
-        let packed = miniz_oxide::deflate::compress_to_vec(&json, 9);
-        format!("{LINK_VERSION}.{}", URL_SAFE_NO_PAD.encode(packed))
+        pack(LINK_VERSION, &serde_json::to_vec(&patch).expect("a JSON value serialises"))
     }
 
     /// Reads a link token, or a whole address that holds one after `#x=`.
     pub fn decode(link: &str) -> Result<Self, LinkError> {
-        let token = link.rsplit_once("#x=").map_or(link, |(_, token)| token).trim();
-        if token.len() > MAX_LINK_CHARS {
-            return Err(LinkError::TooLong(token.len()));
-        }
-        let (version, body) = token.split_once('.').ok_or(LinkError::NoVersion)?;
-        let version: u32 = version.parse().map_err(|_| LinkError::NoVersion)?;
-        if version > LINK_VERSION {
-            return Err(LinkError::Future(version));
-        }
-        if version == 0 {
-            return Err(LinkError::NoVersion);
-        }
-        let packed = URL_SAFE_NO_PAD.decode(body).map_err(|_| LinkError::Base64)?;
-        let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, MAX_STATE_BYTES).map_err(|_| LinkError::Inflate)?;
+        let token = link.rsplit_once("#x=").map_or(link, |(_, token)| token);
+        let (version, json) = unpack(token, LINK_VERSION)?;
         Self::from_patch(&json, Self::defaults(version)).map_err(|e| match e {
             PatchError::Json(m) => LinkError::Json(m),
             PatchError::Invalid(m) => LinkError::Invalid(m),
@@ -223,6 +212,31 @@ impl Experiment {
         experiment.check().map_err(PatchError::Invalid)?;
         Ok(experiment)
     }
+}
+
+/// `version.` + base64url (no padding) of the raw-deflated `json`: the body of every link.
+pub fn pack(version: u32, json: &[u8]) -> String {
+    format!("{version}.{}", URL_SAFE_NO_PAD.encode(miniz_oxide::deflate::compress_to_vec(json, 9)))
+}
+
+/// The version and JSON bytes of a [`pack`]ed token, checked before anything is trusted: its
+/// length, a version from 1 to `newest`, base64url, and the inflated size.
+pub fn unpack(token: &str, newest: u32) -> Result<(u32, Vec<u8>), LinkError> {
+    let token = token.trim();
+    if token.len() > MAX_LINK_CHARS {
+        return Err(LinkError::TooLong(token.len()));
+    }
+    let (version, body) = token.split_once('.').ok_or(LinkError::NoVersion)?;
+    let version: u32 = version.parse().map_err(|_| LinkError::NoVersion)?;
+    if version > newest {
+        return Err(LinkError::Future(version));
+    }
+    if version == 0 {
+        return Err(LinkError::NoVersion);
+    }
+    let packed = URL_SAFE_NO_PAD.decode(body).map_err(|_| LinkError::Base64)?;
+    let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, MAX_STATE_BYTES).map_err(|_| LinkError::Inflate)?;
+    Ok((version, json))
 }
 
 enum PatchError {

@@ -14,6 +14,7 @@ pub mod losses;
 pub mod probe;
 pub mod prompts;
 pub mod protocol;
+pub mod ratings;
 pub mod readback;
 pub mod runner;
 pub mod session;

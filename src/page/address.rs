@@ -15,9 +15,10 @@ pub struct Opening {
     pub hold: bool,
 }
 
-/// The page's opening for the address's hash (`#x=…` or empty) and the stored data: the link's
-/// experiment; the stored one when the hash is the link that experiment outgrew (so a reload
-/// keeps it), or when there is no link; the default, held, when the link cannot be opened.
+/// The page's opening for the address's hash (`#x=…`, `#r=…` or empty) and the stored data: the
+/// link's experiment; the stored one when the hash is the link that experiment outgrew (so a
+/// reload keeps it), when there is no link, or (held) for a ratings link; the default, held,
+/// when the link cannot be opened.
 pub fn opening(hash: &str, learner: &LearnerData) -> Opening {
     let stored = |link_error| Opening { experiment: learner.experiment.clone(), link_error, hold: false };
     let failed = |why: String| Opening {
@@ -25,6 +26,11 @@ pub fn opening(hash: &str, learner: &LearnerData) -> Opening {
         link_error: Some(format!("This link could not be opened: {why}. The default experiment is shown; nothing stored was changed.")),
         hold: true,
     };
+    if hash.starts_with("#r=") {
+        // A student's ratings link: the address keeps it until the learner changes something.
+        let note = "This is a ratings link: paste it into Class ratings (below Training) to pool it with the class's.";
+        return Opening { experiment: learner.experiment.clone(), link_error: Some(note.into()), hold: true };
+    }
     match hash.strip_prefix("#x=") {
         Some(token) if learner.link_outgrown.as_deref() == Some(token) => stored(Some(too_long(learner.experiment.encode().len()))),
         Some(token) => match Experiment::decode(token) {
@@ -131,6 +137,10 @@ mod tests {
         assert_eq!(keeper.keep(&opening.experiment), Keep { address: None, save: false, too_long: None });
         let edited = Experiment { prompt: "new".into(), ..Experiment::default() };
         assert_eq!(keeper.keep(&edited), Keep { address: Some(edited.encode()), save: true, too_long: None });
+        // A ratings link opens the stored experiment and says where it goes, saving nothing.
+        let ratings = super::opening("#r=1.abc", &learner);
+        assert_eq!((ratings.experiment == learner.experiment, ratings.hold), (true, true));
+        assert!(ratings.link_error.is_some_and(|m| m.contains("Class ratings")));
         // A hash without a link is a failed link too; no hash opens the stored experiment.
         assert!(super::opening("#y", &learner).hold);
         assert_eq!(super::opening("", &learner), Opening { experiment: learner.experiment.clone(), link_error: None, hold: false });

@@ -3,6 +3,8 @@
 
 pub mod address;
 pub mod chart;
+pub mod lesson_chart;
+pub mod seeds;
 pub mod settings;
 pub mod state;
 pub mod training;

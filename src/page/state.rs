@@ -198,7 +198,7 @@ mod tests {
     use crate::engine::generate::{Continuation, Finish};
 
     fn generating(id: u64, n: usize) -> PageState {
-        PageState { generated: Generated::started(id, "a prompt".into(), n), ..PageState::default() }
+        PageState { generated: Generated::started(id, "a prompt".into(), n, 0), ..PageState::default() }
     }
 
     fn done(text: &str) -> Continuation {

@@ -260,11 +260,13 @@ impl TrainView {
 
     /// DDPO's slope minus DPO's at the last step both were probed: (step, difference).
     pub fn slope_difference(&self) -> Option<(usize, f64)> {
+        self.last_probes().map(|(dpo, ddpo)| (ddpo.step, ddpo.mechanism.slope - dpo.mechanism.slope))
+    }
+
+    /// DPO's and DDPO's probes at the last step both were probed.
+    pub fn last_probes(&self) -> Option<(&ProbePoint, &ProbePoint)> {
         let (dpo, ddpo) = (self.lane(Method::Dpo)?, self.lane(Method::Ddpo)?);
-        ddpo.probes
-            .iter()
-            .rev()
-            .find_map(|b| dpo.probes.iter().find(|a| a.step == b.step).map(|a| (b.step, b.mechanism.slope - a.mechanism.slope)))
+        ddpo.probes.iter().rev().find_map(|b| dpo.probes.iter().find(|a| a.step == b.step).map(|a| (a, b)))
     }
 
     /// The before/after continuations of the first held-out prompt: the base model's, then each

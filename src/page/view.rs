@@ -1,7 +1,9 @@
 //! What the page shows, as plain data the components render: an analysis, a model's state, a
 //! generation in progress.
 
+use crate::engine::learner::Rating;
 use crate::engine::protocol::{Finish, SimilarityKind};
+use crate::engine::ratings::{RatingsLink, Scored};
 
 /// One analysis as the page shows it: the texts it was computed for, and the worker's numbers.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,15 +64,29 @@ pub struct Generated {
     pub id: Option<u64>,
     /// The prompt the continuations answer.
     pub prompt: String,
+    /// The sampling seed they were generated with.
+    pub seed: u64,
     pub running: bool,
     pub items: Vec<GeneratedItem>,
     pub summary: String,
 }
 
 impl Generated {
-    /// Generation `id` of `n` continuations of `prompt`, just sent.
-    pub fn started(id: u64, prompt: String, n: usize) -> Self {
-        Self { id: Some(id), prompt, running: true, items: vec![GeneratedItem::default(); n], summary: "Starting…".into() }
+    /// Generation `id` of `n` continuations of `prompt` with sampling seed `seed`, just sent.
+    pub fn started(id: u64, prompt: String, n: usize, seed: u64) -> Self {
+        Self { id: Some(id), prompt, seed, running: true, items: vec![GeneratedItem::default(); n], summary: "Starting…".into() }
+    }
+
+    /// The learner's ratings of these continuations, as a ratings link's content (`None`
+    /// until one is rated).
+    pub fn rated(&self, ratings: &[Rating]) -> Option<RatingsLink> {
+        let rated: Vec<Scored> = self
+            .items
+            .iter()
+            .filter_map(|item| ratings.iter().find(|r| r.prompt == self.prompt && r.text == item.text))
+            .map(|r| Scored { text: r.text.clone(), score: r.score })
+            .collect();
+        (!rated.is_empty()).then(|| RatingsLink { prompt: self.prompt.clone(), seed: self.seed, ratings: rated })
     }
 
     /// The finished continuations, one per line (their own line breaks become spaces), in order.
@@ -82,5 +98,25 @@ impl Generated {
             .map(|item| item.text.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect();
         lines.join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generation_sends_only_its_own_rated_continuations() {
+        let mut g = Generated::started(1, "Write about rain.".into(), 3, 42);
+        for (item, text) in g.items.iter_mut().zip(["It rained.", "Puddles sang.", "Sun."]) {
+            item.text = text.into();
+        }
+        let rate = |prompt: &str, text: &str, score| Rating { prompt: prompt.into(), text: text.into(), score };
+        assert_eq!(g.rated(&[rate("Other prompt", "It rained.", 5)]), None);
+        let ratings = [rate("Write about rain.", "Puddles sang.", 5), rate("Other prompt", "Sun.", 1), rate("Write about rain.", "It rained.", 2)];
+        let link = g.rated(&ratings).unwrap();
+        assert_eq!((link.prompt.as_str(), link.seed), ("Write about rain.", 42));
+        let texts: Vec<(&str, u8)> = link.ratings.iter().map(|r| (r.text.as_str(), r.score)).collect();
+        assert_eq!(texts, [("It rained.", 2), ("Puddles sang.", 5)], "in the continuations' order");
     }
 }

@@ -33,6 +33,7 @@ pub struct Edits {
     pub setup: RwSignal<TrainSetup>,
     pub run_steps: RwSignal<usize>,
     pub lesson: RwSignal<bool>,
+    pub presenter: RwSignal<bool>,
 }
 
 impl Edits {
@@ -45,6 +46,7 @@ impl Edits {
             setup: RwSignal::new(initial.train.clone()),
             run_steps: RwSignal::new(initial.run_steps),
             lesson: RwSignal::new(initial.lesson),
+            presenter: RwSignal::new(initial.presenter),
         }
     }
 
@@ -60,6 +62,7 @@ impl Edits {
             panel,
             hide: hide.clone(),
             lesson: self.lesson.get(),
+            presenter: self.presenter.get(),
         })
     }
 }
@@ -194,9 +197,9 @@ pub fn open_pasted_links(experiment: Memo<Experiment>, notes: Notes) {
 pub fn generate(page: RwSignal<PageState>, bridge: Option<Bridge>) -> impl Fn(String, GenerateParams) + 'static {
     move |prompt, params| {
         let Some(bridge) = &bridge else { return };
-        let (n, asked) = (params.n, prompt.clone());
+        let (n, asked, seed) = (params.n, prompt.clone(), params.sampling.seed);
         let id = bridge.send_new(|id| Request::Generate { id, prompt, params });
-        page.update(|p| p.generated = Generated::started(id, asked, n));
+        page.update(|p| p.generated = Generated::started(id, asked, n, seed));
     }
 }
 

@@ -15,13 +15,15 @@ use crate::page::state::PageState;
 use super::actions::{self, Edits, Notes};
 use super::bridge::Bridge;
 use super::components::{
-    BackendBadge, DeviationBars, GeneratePanel, Heatmap, ModelPanel, ResponsesInput, SharePanel, TrainingPanel,
+    BackendBadge, DeviationBars, GeneratePanel, Heatmap, LessonGuide, ModelPanel, PoolRatings, ResponsesInput, SendRatings, Sets, SharePanel, TrainingPanel,
 };
 use super::state;
 
 #[component]
 pub fn App() -> impl IntoView {
     let boot = state::boot();
+    // A first visit (nothing of the learner's stored) opens on the lesson, as a lesson link does.
+    let fresh = boot.learner == LearnerData::default() && boot.link_error.is_none();
     let initial = boot.experiment.clone();
     let edits = Edits::new(&initial);
     let notes = Notes {
@@ -46,6 +48,7 @@ pub fn App() -> impl IntoView {
         request_animation_frame(|| state::focus("lesson-run"));
     }
     let shown = move |section: Section| !initial.hide.contains(&section);
+    let pooled = RwSignal::new(None::<crate::core::dataset::PreferenceSet>);
     view! {
         <header class="top">
             <h1>"Deviate"</h1>
@@ -58,6 +61,12 @@ pub fn App() -> impl IntoView {
         {notice("worker-notice", part(page, |p| p.worker_notice.clone()), move || page.update(|p| p.worker_notice = None))}
         {notice("storage-error", notes.storage_error.into(), move || notes.storage_error.set(None))}
         <main class="panels">
+            {shown(Section::Training).then(|| view! {
+                <LessonGuide view_state=part(page, |p| p.training.clone()) shown=part(page, |p| p.shown.clone()) setup=edits.setup
+                    run_steps=edits.run_steps link=initial.lesson open=initial.lesson || fresh presenting=edits.presenter
+                    on_action=actions::train(page, edits, bridge.clone()) />
+            })}
+            <h2 id="explore" class="explore">"Explore everything"</h2>
             {shown(Section::Generate).then(|| generate_panel(page, edits, notes, bridge.clone()))}
             {shown(Section::Responses).then(|| view! { <ResponsesInput text=edits.text /> })}
             {shown(Section::Deviation).then(|| view! {
@@ -65,7 +74,8 @@ pub fn App() -> impl IntoView {
             })}
             {shown(Section::Heatmap).then(|| view! { <Heatmap shown=part(page, |p| p.shown.clone()) /> })}
             {shown(Section::Model).then(|| model_panel(page, bridge.clone()))}
-            {shown(Section::Training).then(|| training_panel(page, edits, notes, bridge.clone(), initial.lesson, initial.train.data.clone()))}
+            {shown(Section::Training).then(|| training_panel(page, edits, notes, bridge.clone(), initial.train.data.clone(), pooled))}
+            {shown(Section::Training).then(|| view! { <PoolRatings pooled=pooled on_show=move |lines| edits.text.set(lines) /> })}
             {shown(Section::Share).then(|| share_panel(experiment, notes, saver))}
         </main>
         <p class="status" role="status" aria-live="polite" data-testid="status">{part(page, |p| p.status.clone())}</p>
@@ -100,7 +110,9 @@ fn generate_panel(page: RwSignal<PageState>, edits: Edits, notes: Notes, bridge:
             generated=part(page, |p| p.generated.clone())
             prompt=edits.prompt params=edits.gen_params
             ratings=Signal::derive(move || learner.with(|l| l.ratings.clone())) on_rate=actions::rate(notes)
-            on_generate=actions::generate(page, bridge.clone()) on_stop=actions::stop(page, bridge) />
+            on_generate=actions::generate(page, bridge.clone()) on_stop=actions::stop(page, bridge)>
+            <SendRatings generated=part(page, |p| p.generated.clone()) ratings=Signal::derive(move || learner.with(|l| l.ratings.clone())) />
+        </GeneratePanel>
     }
 }
 
@@ -116,15 +128,16 @@ fn training_panel(
     edits: Edits,
     notes: Notes,
     bridge: Option<Bridge>,
-    opened_for_lesson: bool,
     link_data: Option<crate::core::dataset::PreferenceSet>,
+    pooled: RwSignal<Option<crate::core::dataset::PreferenceSet>>,
 ) -> impl IntoView {
     // The learner's ratings as training data; a link's own data until there are some.
     let learner = notes.learner;
-    let custom = Memo::new(move |_| learner.with(|l| ratings_to_set(&l.ratings)).or_else(|| link_data.clone()));
+    let mine = Memo::new(move |_| learner.with(|l| ratings_to_set(&l.ratings)).or_else(|| link_data.clone()));
+    let sets = Sets { mine: mine.into(), class: pooled.into() };
     view! {
         <TrainingPanel view_state=part(page, |p| p.training.clone()) setup=edits.setup
-            run_steps=edits.run_steps custom=custom.into() lesson=opened_for_lesson on_action=actions::train(page, edits, bridge) />
+            run_steps=edits.run_steps sets=sets on_action=actions::train(page, edits, bridge) />
     }
 }
 

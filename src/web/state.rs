@@ -88,6 +88,12 @@ pub fn address(token: &str) -> String {
     format!("{}#x={token}", href.split('#').next().unwrap_or_default())
 }
 
+/// The page's address with ratings link `token` (`#r=`).
+pub fn ratings_address(token: &str) -> String {
+    let href = current_address();
+    format!("{}#r={token}", href.split('#').next().unwrap_or_default())
+}
+
 /// Offers `json` as a file download named `name`.
 pub fn download(name: &str, json: &str) -> Result<(), String> {
     download_bytes(name, json.as_bytes(), "application/json")

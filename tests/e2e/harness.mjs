@@ -2,7 +2,7 @@
 // and the CLI as the oracle the page's numbers are compared with.
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -152,4 +152,16 @@ export async function generateAndMeasure(page, n) {
   }, texts, { timeout: 600_000 });
   const deviations = await page.$$eval('[data-testid=bar]', (rows) => rows.map((r) => r.dataset.deviation));
   return { texts, deviations };
+}
+
+/** axe-core's serious and critical WCAG 2 A/AA violations on `page` as it is now (none expected):
+ * each as "rule: target (impact)". */
+export async function accessibilityProblems(page) {
+  // Evaluated through the debugging protocol: the page's CSP (rightly) refuses injected scripts.
+  if (!(await page.evaluate(() => 'axe' in globalThis))) await page.evaluate(readFileSync(path.join(ROOT, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8'));
+  const result = await page.evaluate(() => globalThis.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }));
+  assert.ok(result.passes.length > 10, `axe-core ran ${result.passes.length} rules`);
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(' ')} (${v.impact}) ${n.failureSummary?.split('\n')[1] ?? ''}`));
 }

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { startServer, launch, watchErrors, OUT, BIN, ROOT } from './harness.mjs';
+import { startServer, launch, watchErrors, accessibilityProblems, OUT, BIN, ROOT } from './harness.mjs';
 
 /** The steps at which the native report probed or scored `method` (step 0: the base model). */
 const nativeSteps = (points, method) => points.filter((p) => p.method === null || p.method === method).map((p) => p.step);
@@ -43,11 +43,23 @@ test('CPU path: the lesson link runs DPO and DDPO with probes; slopes equal the 
     await page.waitForFunction(() => document.activeElement?.dataset.testid === 'lesson-run', null, { timeout: 60_000 })
       .catch(() => { throw new Error('the lesson link does not focus its button'); });
     assert.match(await page.getByTestId('lesson-run').textContent(), /Run the lesson \(5 steps of DPO and DDPO\)/);
+    assert.equal(await page.getByTestId('lesson-body').getAttribute('data-step'), '1', 'the lesson opens on its first step');
+    await page.setViewportSize({ width: 1400, height: 1000 });
+    for (const step of [1, 2]) {
+      if (step === 2) await page.getByTestId('lesson-next').click();
+      await page.waitForFunction((n) => document.querySelector('[data-testid=lesson-body]').dataset.step === String(n), step);
+      await page.getByTestId('lesson').screenshot({ path: path.join(OUT, `lesson-step-${step}.png`) });
+    }
+    const stepProblems = await accessibilityProblems(page);
+    assert.deepEqual(stepProblems, [], `axe-core on the lesson's steps:\n${stepProblems.join('\n')}`);
     await page.waitForSelector('[data-testid=model-state][data-state=ready]', { timeout: 300_000 });
     const started = Date.now();
     await page.getByTestId('lesson-run').click();
     // Progress names the lane and step, with the time left.
     await page.waitForFunction(() => /^Lesson: DPO step 1 of 5 done; about \d+ (s|min) left\.$/.test(document.querySelector('[data-testid=train-status]').textContent), null, { timeout: 1_200_000 });
+    assert.equal(await page.getByTestId('lesson-body').getAttribute('data-step'), '3', 'Run shows the run step');
+    assert.match(await page.getByTestId('lesson-status').textContent(), /^Lesson: DD?PO step \d of 5 done/, "the run's progress is in the lesson");
+    await page.getByTestId('lesson').screenshot({ path: path.join(OUT, 'lesson-step-3.png') });
     await page.waitForSelector('[data-testid=before-after]', { timeout: 1_800_000 });
     const seconds = (Date.now() - started) / 1000;
     const status = await page.getByTestId('train-status').textContent();
@@ -83,6 +95,8 @@ test('CPU path: the lesson link runs DPO and DDPO with probes; slopes equal the 
     assert.ok(Math.abs(Number(match[1]) - cliDiff) <= 0.05, `${diff} vs CLI ${cliDiff}`);
     console.log(`# ${diff}; CLI ${cliDiff.toFixed(4)}`);
     checkTrainingView(await trainingView(page), native.reports[0]);
+    await checkResult(page, lanes);
+    await checkPresenter(page);
     const columns = await page.$$eval('[data-testid=before-after] .before-after > div', (cols) => cols.map((c) => [c.querySelector('h4').textContent, c.querySelectorAll('li').length]));
     assert.deepEqual(columns, [['base model', 3], ['DPO after step 5', 3], ['DDPO after step 5', 3]]);
     await page.screenshot({ path: path.join(OUT, 'lesson-cpu.png'), fullPage: true });
@@ -163,3 +177,51 @@ test('CPU path: the full lesson, timed', { skip: process.env.DEVIATE_E2E_BENCH !
     await browser.close();
   }
 });
+
+/** The lesson's one chart (both lanes' fitted lines, their slopes the lanes') and the strip of
+ * the 10 published seeds with this run marked. */
+async function checkResult(page, lanes) {
+  const chart = await page.$$eval('[data-testid=combined-chart] [data-testid=combined-line]', (ls) => ls.map((l) => [l.dataset.method, Number(l.dataset.slope)]));
+  assert.deepEqual(chart.map((c) => c[0]), ['dpo', 'ddpo'], 'two fitted lines');
+  for (const [method, slope] of chart) {
+    const lane = lanes.find((l) => l.method === method);
+    assert.equal(slope, lane.probes.at(-1)[2], `${method}: the chart's slope is the lane's`);
+  }
+  const legend = await page.$$eval('[data-testid=combined-chart] .lc-legend li', (li) => li.map((l) => l.textContent));
+  assert.deepEqual(legend, lanes.map((l) => `${l.method.toUpperCase()}: slope ${l.probes.at(-1)[1]}`));
+  assert.match(await page.locator('[data-testid=combined-chart] svg').getAttribute('aria-label'), /^Gain against deviation of the good training answers after step \d+: slopes DPO [+-]\d\.\d\d, DDPO [+-]\d\.\d\d$/);
+  const ticks = await page.$$eval('[data-testid=seed-tick]', (t) => t.map((x) => Number(x.dataset.value)));
+  assert.equal(ticks.length, 10, 'the 10 published seeds');
+  const yours = Number(await page.getByTestId('your-run').getAttribute('data-value'));
+  assert.ok(Math.abs(yours - (chart[1][1] - chart[0][1])) < 1e-12, `your run ${yours}`);
+  const caption = await page.getByTestId('seed-caption').textContent();
+  assert.match(caption, /^Your run: [+-]\d\.\d\d\. In 10 of 10 published seeds DDPO's line was steeper than DPO's/);
+  console.log(`# ${caption}`);
+  const problems = await accessibilityProblems(page);
+  assert.deepEqual(problems, [], `axe-core on the lesson's result:\n${problems.join('\n')}`);
+  await page.setViewportSize({ width: 1400, height: 1000 });
+  await page.getByTestId('lesson').screenshot({ path: path.join(OUT, 'lesson-result.png') });
+}
+
+/** Presenter mode: the lesson alone in large type at 1280×720; ←/→ and space move through its
+ * steps, Esc leaves; axe-core finds nothing serious there either. */
+async function checkPresenter(page) {
+  await page.setViewportSize({ width: 1280, height: 720 });
+  await page.getByTestId('presenter').click();
+  assert.equal(await page.evaluate(() => document.body.classList.contains('presenter')), true);
+  assert.equal(await page.getByTestId('generate').isVisible(), false, 'only the lesson is shown');
+  const step = () => page.getByTestId('lesson-body').getAttribute('data-step');
+  assert.equal(await step(), '4');
+  await page.screenshot({ path: path.join(OUT, 'presenter-result.png') });
+  const problems = await accessibilityProblems(page);
+  assert.deepEqual(problems, [], `axe-core in presenter mode:\n${problems.join('\n')}`);
+  const moves = [['ArrowLeft', '3'], ['ArrowLeft', '2'], ['ArrowLeft', '1'], ['ArrowLeft', '1'], [' ', '2'], ['ArrowRight', '3'], ['ArrowRight', '4'], ['ArrowRight', '4']];
+  for (const [key, want] of moves) {
+    await page.keyboard.press(key === ' ' ? 'Space' : key);
+    assert.equal(await step(), want, `after ${key}`);
+    if (key === 'ArrowLeft' && want === '1') await page.screenshot({ path: path.join(OUT, 'presenter-step-1.png') });
+  }
+  await page.keyboard.press('Escape');
+  assert.equal(await page.evaluate(() => document.body.classList.contains('presenter')), false, 'Esc leaves presenter mode');
+  assert.equal(await page.getByTestId('generate').isVisible(), true);
+}

@@ -15,7 +15,7 @@ use deviate::engine::train::Method;
 use anyhow::Result;
 
 use crate::devices::DeviceKind;
-use crate::{bench, bench_lesson, bench_matmul, bench_work, deviation, embed, experiment, export_trl, generate, link, loss, pairs, train};
+use crate::{bench, bench_lesson, bench_matmul, bench_work, deviation, embed, experiment, export_trl, generate, link, loss, pairs, ratings, train};
 
 #[derive(Parser)]
 #[command(name = "deviate", version, about = "Deviation-weighted preference optimisation playground")]
@@ -198,6 +198,24 @@ enum Command {
     Link {
         #[command(subcommand)]
         what: Link,
+    },
+    /// A class's ratings: pool students' ratings links into one preference set.
+    Ratings {
+        #[command(subcommand)]
+        what: Ratings,
+    },
+}
+
+#[derive(Subcommand)]
+enum Ratings {
+    /// Ratings links (or addresses holding "#r="), files of links one per line, or ratings JSON
+    /// files (stdin's lines when none) to the pooled preference set's JSON; one line per input
+    /// on stderr (added, duplicates, or why it was refused).
+    Merge {
+        inputs: Vec<String>,
+        /// Write the set here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -391,5 +409,6 @@ fn run(command: Command, kind: DeviceKind) -> Result<()> {
         Command::Loss { method } => loss::run(method),
         Command::Link { what: Link::Encode { input, base } } => link::encode(input.as_deref(), base.as_deref()),
         Command::Link { what: Link::Decode { link: token } } => link::decode(&token),
+        Command::Ratings { what: Ratings::Merge { inputs, out } } => ratings::merge(&inputs, out),
     }
 }

@@ -38,6 +38,8 @@ mod models;
 #[cfg(not(target_arch = "wasm32"))]
 mod pairs;
 #[cfg(not(target_arch = "wasm32"))]
+mod ratings;
+#[cfg(not(target_arch = "wasm32"))]
 mod train;
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -159,6 +159,8 @@ pub fn GeneratePanel(
     on_rate: impl Fn(String, String, Option<u8>) + Send + Sync + 'static,
     on_generate: impl Fn(String, GenerateParams) + 'static,
     on_stop: impl Fn() + 'static,
+    /// What follows the continuations (the Send my ratings control).
+    children: Children,
 ) -> impl IntoView {
     let running = move || generated.with(|g| g.running);
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -197,6 +199,7 @@ pub fn GeneratePanel(
             {progress}
             <p class="hint" role="status" aria-live="polite" data-testid="gen-summary">{move || generated.with(|g| g.summary.clone())}</p>
             <ol class="continuations" aria-label="Continuations">{continuations(generated, ratings, std::sync::Arc::new(on_rate))}</ol>
+            {children()}
         </section>
     }
 }

@@ -3,8 +3,11 @@
 mod badge;
 mod bars;
 mod checkbox;
+mod class;
 mod generate;
 mod heatmap;
+mod lesson;
+mod lesson_chart;
 mod model;
 mod probe;
 mod responses;
@@ -13,9 +16,11 @@ mod training;
 
 pub use badge::BackendBadge;
 pub use bars::DeviationBars;
+pub use class::{PoolRatings, SendRatings};
 pub use generate::GeneratePanel;
 pub use heatmap::Heatmap;
+pub use lesson::LessonGuide;
 pub use model::ModelPanel;
 pub use responses::ResponsesInput;
 pub use share::SharePanel;
-pub use training::{TrainAction, TrainingPanel};
+pub use training::{Sets, TrainAction, TrainingPanel};

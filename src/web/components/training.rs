@@ -1,10 +1,10 @@
 use leptos::prelude::*;
 
 use crate::engine::learner::weights_all_equal;
-use crate::engine::protocol::{LESSON_STEPS, MAX_RUN_STEPS, Method, PreferenceSet, SimilarityKind, TrainSetup, Weighting};
+use crate::engine::protocol::{MAX_RUN_STEPS, Method, PreferenceSet, SimilarityKind, TrainSetup, Weighting};
 use crate::model::llama::Target;
 use crate::page::settings::{self, Setting};
-use crate::page::training::{LaneView, LessonPhase, TrainView};
+use crate::page::training::{LaneView, TrainView};
 
 use super::checkbox::member_checkbox;
 use super::probe::probe_view;
@@ -206,19 +206,48 @@ fn lane_view(index: usize, lane: LaneView, beta: f64, lambda: f64, idle: bool, o
 #[derive(Clone, Copy)]
 struct Fields {
     chosen: RwSignal<Vec<Method>>,
-    /// Train on the learner's ratings rather than the toy set.
-    mine: RwSignal<bool>,
+    /// What to train on.
+    source: RwSignal<Source>,
+}
+
+/// The training data: the toy set, the learner's ratings (or a link's data), or the class's
+/// pooled ratings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Source {
+    Toy,
+    Mine,
+    Class,
+}
+
+/// The custom sets a learner can train on.
+#[derive(Clone, Copy)]
+pub struct Sets {
+    /// The learner's rated continuations (or a link's data).
+    pub mine: Signal<Option<PreferenceSet>>,
+    /// The class's pooled ratings.
+    pub class: Signal<Option<PreferenceSet>>,
+}
+
+impl Sets {
+    fn of(self, source: Source) -> Option<PreferenceSet> {
+        match source {
+            Source::Toy => None,
+            Source::Mine => self.mine.get(),
+            Source::Class => self.class.get(),
+        }
+    }
 }
 
 impl Fields {
     fn new(initial: &TrainSetup) -> Self {
-        Self { chosen: RwSignal::new(initial.methods.clone()), mine: RwSignal::new(initial.data.is_some()) }
+        let source = if initial.data.is_some() { Source::Mine } else { Source::Toy };
+        Self { chosen: RwSignal::new(initial.methods.clone()), source: RwSignal::new(source) }
     }
 
-    fn follow(self, setup: RwSignal<TrainSetup>, custom: Signal<Option<PreferenceSet>>) {
+    fn follow(self, setup: RwSignal<TrainSetup>, sets: Sets) {
         Effect::new(move |_| {
             let methods = self.chosen.get();
-            let data = if self.mine.get() { custom.get() } else { None };
+            let data = sets.of(self.source.get());
             if setup.with_untracked(|s| s.methods != methods || s.data != data) {
                 setup.update(|s| {
                     s.methods = methods;
@@ -241,16 +270,24 @@ impl Fields {
         }
     }
 
-    fn data_choice(self, custom: Signal<Option<PreferenceSet>>) -> impl IntoView {
-        let mine = self.mine;
+    fn data_choice(self, sets: Sets) -> impl IntoView {
+        let source = self.source;
+        let pick = move |value: String| {
+            source.set(match value.as_str() {
+                "mine" => Source::Mine,
+                "class" => Source::Class,
+                _ => Source::Toy,
+            })
+        };
         view! {
             <div class="field">
                 <label for="train-data">"Train on"</label>
-                <select id="train-data" data-testid="train-data" on:change=move |ev| mine.set(event_target_value(&ev) == "mine")>
-                    <option value="toy" selected=move || !mine.get()>"the toy set"</option>
-                    <option value="mine" selected=move || mine.get()>"my ratings"</option>
+                <select id="train-data" data-testid="train-data" on:change=move |ev| pick(event_target_value(&ev))>
+                    <option value="toy" selected=move || source.get() == Source::Toy>"the toy set"</option>
+                    <option value="mine" selected=move || source.get() == Source::Mine>"my ratings"</option>
+                    <option value="class" selected=move || source.get() == Source::Class>"the class's ratings"</option>
                 </select>
-                <p class="hint" data-testid="train-data-note">{move || data_note(mine.get(), custom)}</p>
+                <p class="hint" data-testid="train-data-note">{move || data_note(source.get(), sets)}</p>
             </div>
         }
     }
@@ -393,8 +430,14 @@ fn lora_summary(setup: &TrainSetup) -> String {
 }
 
 /// What the chosen training data is, and why DDPO = DPO on two ratings per prompt.
-fn data_note(mine: bool, custom: Signal<Option<PreferenceSet>>) -> String {
-    match (mine, custom.with(|c| c.as_ref().map(|s| (s.train.len(), weights_all_equal(s))))) {
+fn data_note(source: Source, sets: Sets) -> String {
+    if source == Source::Class {
+        return match sets.class.with(|c| c.as_ref().map(|s| s.train.len())) {
+            Some(n) => format!("The class's ratings: {n} prompt(s) pooled (Class ratings)."),
+            None => "Pool the class's ratings links first (Class ratings panel).".into(),
+        };
+    }
+    match (source == Source::Mine, sets.mine.with(|c| c.as_ref().map(|s| (s.train.len(), weights_all_equal(s))))) {
         (false, _) => "The toy set: 24 writing prompts with 6 scored responses each.".to_string(),
         (true, Some((n, false))) => format!("Your ratings: {n} prompt(s) with continuations rated differently; they become the pairs."),
         (true, Some((n, true))) => format!(
@@ -440,18 +483,20 @@ pub fn TrainingPanel(
     /// The setup and steps per run, shared with the share link.
     setup: RwSignal<TrainSetup>,
     run_steps: RwSignal<usize>,
-    /// The learner's rated continuations as a preference set (`None` until a prompt has two
-    /// continuations rated differently).
-    custom: Signal<Option<PreferenceSet>>,
-    /// The page was opened for the lesson: its button takes the focus.
-    lesson: bool,
+    /// The learner's and the class's rated continuations as preference sets (`None` until a
+    /// prompt has two continuations rated differently).
+    sets: Sets,
     on_action: impl Fn(TrainAction) + 'static,
 ) -> impl IntoView {
     let fields = Fields::new(&setup.get_untracked());
-    fields.follow(setup, custom);
+    fields.follow(setup, sets);
     let on_action: std::rc::Rc<dyn Fn(TrainAction)> = std::rc::Rc::new(on_action);
-    let mine = fields.mine;
-    let can_set_up = move || !mine.get() || custom.with(|c| c.is_some());
+    let source = fields.source;
+    let can_set_up = move || match source.get() {
+        Source::Toy => true,
+        Source::Mine => sets.mine.with(Option::is_some),
+        Source::Class => sets.class.with(Option::is_some),
+    };
     let lane_action = StoredValue::new_local(on_action.clone());
     let lanes = move || {
         let (b, l) = setup.with(|s| (s.train.beta, s.train.lambda));
@@ -462,13 +507,12 @@ pub fn TrainingPanel(
     view! {
         <section class="panel wide" aria-labelledby="training-heading">
             <h2 id="training-heading">"Training"</h2>
-            {lesson_view(view_state, setup, run_steps, lesson, on_action.clone())}
             <p class="hint">
                 {move || setup.with(lora_summary)}
                 "DDPO and DORPO weight each pair by how much its chosen response deviates from the others."
             </p>
             {fields.method_checkboxes()}
-            {fields.data_choice(custom)}
+            {fields.data_choice(sets)}
             {settings_view(setup, run_steps)}
             {buttons(view_state, setup, run_steps, can_set_up, on_action)}
             <p class="hint" role="status" aria-live="polite" data-testid="train-status">{move || view_state.with(|v| v.status.clone())}</p>
@@ -477,63 +521,5 @@ pub fn TrainingPanel(
             })}
             <div class="lanes">{lanes}</div>
         </section>
-    }
-}
-
-/// The one-click lesson: its button, what the charts mean, the DDPO − DPO slope line, and when
-/// it is done, the before/after continuations.
-fn lesson_view(
-    view_state: Signal<TrainView>,
-    setup: RwSignal<TrainSetup>,
-    run_steps: RwSignal<usize>,
-    focus: bool,
-    on_action: std::rc::Rc<dyn Fn(TrainAction)>,
-) -> impl IntoView {
-    let busy = move || view_state.with(|v| v.busy);
-    // A lesson link sets its steps ("Run N steps"); elsewhere the lesson runs LESSON_STEPS and
-    // the field (so the link) takes that number.
-    let steps = move || if focus { run_steps.get() } else { LESSON_STEPS };
-    let start = move |_| {
-        let steps = if focus { run_steps.get_untracked() } else { LESSON_STEPS };
-        run_steps.set(steps);
-        on_action(TrainAction::Lesson(setup.get_untracked().lesson(steps), steps));
-    };
-    let difference = move || {
-        view_state.with(|v| v.slope_difference()).map(|(step, diff)| {
-            view! { <p class="diff" data-testid="slope-diff" data-diff=diff.to_string()>{format!("DDPO − DPO slope: {diff:+.2} (step {step})")}</p> }
-        })
-    };
-    let done = move || view_state.with(|v| v.lesson.is_some_and(|l| l.phase == LessonPhase::Done));
-    let before_after = move || {
-        let shown = view_state.with(|v| v.before_after());
-        (done() && !shown.is_empty()).then(|| {
-            let columns = shown
-                .into_iter()
-                .map(|(who, texts)| {
-                    let items = texts.into_iter().map(|t| view! { <li>{t}</li> }).collect_view();
-                    view! { <div><h4>{who}</h4><ol>{items}</ol></div> }
-                })
-                .collect_view();
-            view! {
-                <div data-testid="before-after">
-                    <h3>"Before and after: one held-out prompt, 3 continuations each"</h3>
-                    <div class="before-after">{columns}</div>
-                </div>
-            }
-        })
-    };
-    view! {
-        <div class="lesson" data-testid="lesson">
-            <p>
-                "The lesson: DPO and DDPO train on the same pairs; DDPO weighs each pair by how unusual its chosen answer is. "
-                "In each lane's chart a dot is a good training answer: further right is more unusual, higher is made more likely by training. "
-                "If DDPO works as the paper says, its line tilts up more than DPO's."
-            </p>
-            <button type="button" id="lesson-run" data-testid="lesson-run" autofocus=focus prop:disabled=busy on:click=start>
-                {move || format!("Run the lesson ({} steps of DPO and DDPO)", steps())}
-            </button>
-            {difference}
-            {before_after}
-        </div>
     }
 }

@@ -38,7 +38,8 @@ async fn the_worker_backend_computes_jaccard_and_the_lesson_as_flex_does() {
     let want = core_jaccard(&texts);
 
     // wgpu initialises once per process, so one test covers the chosen device.
-    let (device, backend) = deviate::web::init_device().await;
+    // Forced: the test browser's WebGPU is SwiftShader, which the page leaves for the CPU path.
+    let (device, backend) = deviate::web::init_device(true).await;
     let expect_cpu = option_env!("DEVIATE_EXPECT_CPU").is_some();
     match (&backend, expect_cpu) {
         (BackendInfo::Webgpu { .. }, false) | (BackendInfo::Cpu { .. }, true) => {}

@@ -1,6 +1,7 @@
 // Module worker bootstrap: load the wasm, then hand control to Rust (src/web/worker.rs).
 // Messages that arrive while the wasm loads are kept and handed over, so none is lost.
-// `?cpu=REASON` (a replaced WebGPU worker) runs on the CPU with that reason.
+// `?cpu=REASON` (a replaced WebGPU worker) runs on the CPU with that reason; `?gpu=force` lets it
+// use a software WebGPU adapter (SwiftShader), which it otherwise leaves for the CPU path.
 import init, { start_worker } from '../pkg/deviate.js';
 
 const early = [];
@@ -11,4 +12,5 @@ self.addEventListener('unhandledrejection', (event) => {
   setTimeout(() => { throw event.reason instanceof Error ? event.reason : new Error(String(event.reason)); });
 });
 await init();
-start_worker(early, new URL(self.location.href).searchParams.get('cpu') ?? undefined);
+const params = new URL(self.location.href).searchParams;
+start_worker(early, params.get('cpu') ?? undefined, params.get('gpu') === 'force');

@@ -47,6 +47,17 @@ impl BackendInfo {
             BackendInfo::Cpu { reason } => format!("CPU ({reason})"),
         }
     }
+
+    /// Whether this is a software WebGPU adapter (SwiftShader, llvmpipe, lavapipe, or one the
+    /// browser calls a fallback): slower than the CPU path, so not used unless forced.
+    pub fn is_software(&self) -> bool {
+        let BackendInfo::Webgpu { vendor, architecture, description, fallback } = self else { return false };
+        let named = [vendor, architecture, description].iter().any(|s| {
+            let s = s.to_lowercase();
+            ["swiftshader", "llvmpipe", "lavapipe", "software"].iter().any(|name| s.contains(name))
+        });
+        *fallback || named
+    }
 }
 
 /// A request from the UI to the worker.
@@ -413,5 +424,22 @@ mod tests {
         };
         assert_eq!(gpu.label(), "WebGPU (google / swiftshader)");
         assert_eq!(BackendInfo::Cpu { reason: "no WebGPU adapter".into() }.label(), "CPU (no WebGPU adapter)");
+    }
+
+    #[test]
+    fn software_adapters_are_told_apart() {
+        let gpu = |vendor: &str, architecture: &str, description: &str, fallback| BackendInfo::Webgpu {
+            vendor: vendor.into(),
+            architecture: architecture.into(),
+            description: description.into(),
+            fallback,
+        };
+        assert!(gpu("google", "swiftshader", "", false).is_software());
+        assert!(gpu("mesa", "", "llvmpipe (LLVM 19.1.7, 256 bits)", false).is_software());
+        assert!(gpu("", "", "Lavapipe", false).is_software());
+        assert!(gpu("", "", "", true).is_software(), "the browser's own fallback flag");
+        assert!(!gpu("nvidia", "ampere", "NVIDIA GeForce RTX 3060", false).is_software());
+        assert!(!gpu("apple", "metal-3", "", false).is_software());
+        assert!(!BackendInfo::Cpu { reason: "no adapter".into() }.is_software());
     }
 }

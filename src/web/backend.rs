@@ -1,5 +1,7 @@
 //! Picks what runs the models in this browser: WebGPU through burn's wgpu backend when the
-//! browser has a working adapter, otherwise burn's Flex CPU backend, with the reason.
+//! browser has a working hardware adapter, otherwise burn's Flex CPU backend, with the reason.
+//! A software adapter (SwiftShader, llvmpipe) takes minutes where the CPU path takes seconds,
+//! so it is used only when forced (`?gpu=force` in the page's address).
 
 use burn::tensor::{Device, Tensor};
 use js_sys::{Function, Promise, Reflect};
@@ -8,16 +10,22 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::engine::protocol::BackendInfo;
 
-/// Initialises the device once: WebGPU if it works here, else the CPU.
-pub async fn init_device() -> (Device, BackendInfo) {
-    match webgpu().await {
+/// Initialises the device once: WebGPU if it works here (a software adapter only when
+/// `force_software`), else the CPU.
+pub async fn init_device(force_software: bool) -> (Device, BackendInfo) {
+    match webgpu(force_software).await {
         Ok(pair) => pair,
         Err(reason) => (Device::flex(), BackendInfo::Cpu { reason }),
     }
 }
 
-async fn webgpu() -> Result<(Device, BackendInfo), String> {
+async fn webgpu(force_software: bool) -> Result<(Device, BackendInfo), String> {
     let info = probe_adapter().await?;
+    if info.is_software() && !force_software {
+        let label = info.label();
+        let name = label.trim_start_matches("WebGPU").trim().trim_start_matches('(').trim_end_matches(')');
+        return Err(format!("the WebGPU adapter {name} is software, slower than the CPU path; ?gpu=force in the address uses it"));
+    }
     let device = Device::wgpu_options()
         .init_async()
         .await

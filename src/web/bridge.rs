@@ -56,15 +56,25 @@ pub fn set_worker_url(url: String) {
     let _ = WORKER_URL.set(url);
 }
 
+/// Whether the page's address asks for WebGPU even on a software adapter (`?gpu=force`).
+fn forced_gpu() -> bool {
+    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
+    search.trim_start_matches('?').split('&').any(|p| p == "gpu=force")
+}
+
 /// Starts a module worker; with `cpu_reason`, it skips WebGPU and shows the reason.
 fn start(cpu_reason: Option<&str>) -> Result<Worker, String> {
     let options = WorkerOptions::new();
     options.set_type(WorkerType::Module);
     let script = WORKER_URL.get().map_or("./www/worker.js", String::as_str);
-    let url = match cpu_reason {
-        Some(reason) => format!("{script}?cpu={}", String::from(js_sys::encode_uri_component(reason))),
-        None => script.to_string(),
-    };
+    let mut query = Vec::new();
+    if let Some(reason) = cpu_reason {
+        query.push(format!("cpu={}", String::from(js_sys::encode_uri_component(reason))));
+    }
+    if forced_gpu() {
+        query.push("gpu=force".to_string());
+    }
+    let url = if query.is_empty() { script.to_string() } else { format!("{script}?{}", query.join("&")) };
     Worker::new_with_options(&url, &options).map_err(|e| format!("cannot start the worker: {e:?}"))
 }
 

@@ -33,9 +33,10 @@ pub fn start_app(worker_url: String) {
 
 /// Entry point of the worker (called by www/worker.js with the messages that arrived while
 /// the wasm was loading, so none is lost). With `cpu_reason` (a replaced WebGPU worker), it
-/// runs on the CPU and shows the reason.
+/// runs on the CPU and shows the reason; `force_software_gpu` (`?gpu=force`) lets it use a
+/// software WebGPU adapter.
 #[wasm_bindgen]
-pub fn start_worker(early_messages: js_sys::Array, cpu_reason: Option<String>) {
+pub fn start_worker(early_messages: js_sys::Array, cpu_reason: Option<String>, force_software_gpu: bool) {
     worker::report_panics();
-    worker::run(early_messages, cpu_reason);
+    worker::run(early_messages, cpu_reason, force_software_gpu);
 }

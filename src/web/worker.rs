@@ -43,7 +43,7 @@ fn is_ping(data: &JsValue) -> bool {
     data.as_string().is_some_and(|json| json == Request::Ping.to_json())
 }
 
-pub fn run(early_messages: js_sys::Array, cpu_reason: Option<String>) {
+pub fn run(early_messages: js_sys::Array, cpu_reason: Option<String>, force_software_gpu: bool) {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     let (sender, mut requests) = mpsc::unbounded::<JsValue>();
     for message in early_messages.iter().filter(|m| !is_ping(m)) {
@@ -63,7 +63,7 @@ pub fn run(early_messages: js_sys::Array, cpu_reason: Option<String>) {
     wasm_bindgen_futures::spawn_local(async move {
         let (device, backend) = match cpu_reason {
             Some(reason) => (Device::flex(), BackendInfo::Cpu { reason }),
-            None => init_device().await,
+            None => init_device(force_software_gpu).await,
         };
         // Adapters are read back synchronously (burn's safetensors store), which a browser allows
         // on the CPU path only.

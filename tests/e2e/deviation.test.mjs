@@ -25,7 +25,7 @@ for (const webgpu of [true, false]) {
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       const errors = watchErrors(page);
-      await page.goto(server.url);
+      await page.goto(webgpu ? `${server.url}?gpu=force` : server.url); // SwiftShader is used only when forced
       const badge = page.getByTestId('backend');
       await badge.locator(`xpath=self::*[@data-backend="${webgpu ? 'webgpu' : 'cpu'}"]`).waitFor({ timeout: 60_000 });
       const label = await badge.textContent();

@@ -62,7 +62,8 @@ export async function workerHost(browser, server) {
   await page.goto(new URL('tests/e2e/worker-host.html', server.url).href);
   await page.evaluate(() => {
     window.workerSession = (onEvent, idleMs) => new Promise((resolve, reject) => {
-      const worker = new Worker(new URL('../../www/worker.js', location.href), { type: 'module' });
+      // Forced: a browser launched with WebGPU has only SwiftShader, which the page leaves for the CPU path.
+      const worker = new Worker(new URL('../../www/worker.js?gpu=force', location.href), { type: 'module' });
       let last = 'none';
       let timer;
       const end = (settle, value) => { clearTimeout(timer); worker.terminate(); settle(value); };

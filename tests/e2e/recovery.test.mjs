@@ -76,12 +76,18 @@ test('CPU path: a crashed or silent worker is replaced and the page goes on', { 
   }
 });
 
-test('WebGPU (SwiftShader): a lost worker is replaced on the CPU path, the reason on the badge', { timeout: 900_000 }, async () => {
+test('WebGPU (SwiftShader): left for the CPU path unless forced; a lost worker is replaced on the CPU path, the reason on the badge', { timeout: 900_000 }, async () => {
   const browser = await launch({ webgpu: true });
   try {
     const page = await browser.newPage();
     const errors = watchErrors(page);
+    // A software adapter (SwiftShader here) is left for the CPU path, with the reason on the badge…
     await page.goto(server.url);
+    await page.waitForSelector('[data-testid=backend][data-backend=cpu]', { timeout: LOAD_TIMEOUT });
+    assert.match(await page.getByTestId('backend').textContent(), /CPU \(the WebGPU adapter google \/ swiftshader is software, slower than the CPU path; \?gpu=force in the address uses it\)/);
+    // …unless the address forces it.
+    await page.goto('about:blank');
+    await page.goto(`${server.url}?gpu=force`);
     await page.waitForSelector('[data-testid=backend][data-backend=webgpu]', { timeout: LOAD_TIMEOUT });
     await replaceWorker(page, () => { setTimeout(() => { throw new Error('simulated crash'); }); });
     await page.waitForSelector('[data-testid=backend][data-backend=cpu]', { timeout: LOAD_TIMEOUT });

@@ -33,7 +33,7 @@ for (const webgpu of [true, false]) {
       const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
       const errors = watchErrors(page);
       const started = Date.now();
-      await page.goto(server.url);
+      await page.goto(webgpu ? `${server.url}?gpu=force` : server.url); // SwiftShader is used only when forced
       const state = await waitForModel(page);
       const coldMs = Date.now() - started;
       assert.equal(await state.getAttribute('data-cached'), 'false');

@@ -21,7 +21,7 @@ for (const webgpu of [false, true]) {
     try {
       const page = await browser.newPage();
       const errors = watchErrors(page);
-      await page.goto(server.url);
+      await page.goto(webgpu ? `${server.url}?gpu=force` : server.url); // SwiftShader is used only when forced
       await setField(page, 'gen-n', 2);
       await setField(page, 'gen-max', webgpu ? 2 : 12); // SwiftShader: about a minute a token
       await setField(page, 'gen-seed', 31);

@@ -16,7 +16,7 @@ test('one DDPO step on WebGPU (SwiftShader): step time', { skip: process.env.DEV
   try {
     const page = await browser.newPage();
     const errors = watchErrors(page);
-    await page.goto(server.url);
+    await page.goto(`${server.url}?gpu=force`); // SwiftShader is used only when forced
     await page.waitForSelector('[data-testid=model-state][data-state=ready]', { timeout: 600_000 });
     await page.getByTestId('train-dpo').uncheck();
     for (const [id, value] of [['train-pairs', '1'], ['train-eval', '0']]) {

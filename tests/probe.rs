@@ -5,7 +5,7 @@
 use burn::tensor::Device;
 use deviate::core::mechanism::mechanism;
 use deviate::engine::probe::{Probe, ProbeItem};
-use deviate::engine::train::{Method, StepOutcome, TrainConfig, Trainer};
+use deviate::engine::train::{Method, ReferenceLogps, StepOutcome, TrainConfig, Trainer};
 use deviate::model::llama::{Llama, LoraConfig, Target};
 
 mod tiny;
@@ -45,6 +45,44 @@ fn gains_are_zero_while_the_policy_is_the_reference() {
     assert_eq!(point.gains.len(), 3);
     assert!(point.gains.iter().all(|g| g.gain == 0.0), "{:?}", point.gains);
     assert_eq!((point.mechanism.slope, point.mechanism.rare_minus_common), (0.0, 0.0));
+}
+
+#[test]
+fn the_base_models_probe_is_measuring_it_without_the_forward_pass() {
+    let (base, _) = setup();
+    let device = Device::flex();
+    let probe = pollster::block_on(Probe::new(&base, items(), &device)).unwrap();
+    let measured = pollster::block_on(probe.measure(&base, None, 0, &device)).unwrap();
+    assert_eq!(probe.base(0), measured);
+    assert_eq!(probe.base(7).step, 7);
+}
+
+/// Two lanes sharing one reference cache step exactly as two lanes with their own; the second
+/// finds the batch's reference log-probs already there.
+#[test]
+fn lanes_sharing_the_reference_step_as_lanes_with_their_own() {
+    let run = |shared: bool| {
+        let (base, _) = setup();
+        let device = Device::flex();
+        let config = || TrainConfig { learning_rate: 1e-2, seed: 5, ..Default::default() };
+        let mut lanes = [Trainer::new(&base, Method::Dpo, config(), &device), Trainer::new(&base, Method::Ddpo, config(), &device)];
+        let reference = ReferenceLogps::default();
+        if shared {
+            lanes.iter_mut().for_each(|l| l.share_reference(&reference));
+        }
+        let mut metrics = Vec::new();
+        for _ in 0..2 {
+            for lane in &mut lanes {
+                let StepOutcome::Applied(m) = pollster::block_on(lane.step(&pairs())).unwrap() else { panic!("rejected") };
+                metrics.push(m);
+            }
+        }
+        (metrics, reference.lock().unwrap().len())
+    };
+    let (own, untouched) = run(false);
+    let (shared, cached) = run(true);
+    assert_eq!(own, shared);
+    assert_eq!((untouched, cached), (0, pairs().len()));
 }
 
 #[test]

@@ -124,6 +124,19 @@ impl Probe {
     /// The probe of `policy`: per-token gains and the mechanism numbers.
     pub async fn measure(&self, policy: &Llama, method: Option<Method>, step: usize, device: &Device) -> Result<ProbePoint, TrainError> {
         let logps = self.logps(policy, device).await?;
+        Ok(self.point(&logps, method, step))
+    }
+
+    /// The probe of the base model, which is the reference: every gain is 0, from the
+    /// reference log-probs the probe already holds, without reading the items again (the
+    /// same numbers [`Probe::measure`] gives the base model, without its forward pass).
+    pub fn base(&self, step: usize) -> ProbePoint {
+        self.point(&self.reference, None, step)
+    }
+
+    /// Each item's gain per token, (log π − log π_ref) / tokens, from `logps`, and the
+    /// mechanism numbers of those gains.
+    fn point(&self, logps: &[f32], method: Option<Method>, step: usize) -> ProbePoint {
         let gains: Vec<Gain> = self
             .items
             .iter()
@@ -135,7 +148,7 @@ impl Probe {
                 score: item.score,
             })
             .collect();
-        Ok(ProbePoint { method, step, mechanism: mechanism(&gains), gains })
+        ProbePoint { method, step, mechanism: mechanism(&gains), gains }
     }
 }
 

@@ -196,15 +196,17 @@ pub const LESSON_LEARNING_RATE: f64 = 4e-3;
 
 impl TrainSetup {
     /// The classroom lesson's setup from this one: DPO and DDPO on the toy set with this seed,
-    /// β, optimiser and LoRA at the lesson's learning rate ([`LESSON_LEARNING_RATE`]), probed
-    /// every 2 steps (or as set), and scored for diversity only before and after the lesson's
-    /// `steps` (one held-out prompt, 3 continuations of 24 tokens: the before/after view's texts).
+    /// β, optimiser and LoRA at the lesson's learning rate ([`LESSON_LEARNING_RATE`]), measured
+    /// only where the lesson shows it: probed (on this setup's probe prompts) and scored (one
+    /// held-out prompt, 3 continuations of 24 tokens: the before/after view's texts) before and
+    /// after the lesson's `steps`. The lanes' probes between are not in the lesson's view; they
+    /// took about a third of its time.
     pub fn lesson(&self, steps: usize) -> Self {
-        let probe = if self.probe.every == 0 { ProbeSetup::default() } else { self.probe.clone() };
+        let prompts = if self.probe.every == 0 { ProbeSetup::default().prompts } else { self.probe.prompts };
         Self {
             methods: vec![Method::Dpo, Method::Ddpo],
             eval: EvalSetup { every: steps.max(1), prompts: 1, samples: 3, tokens: 24 },
-            probe,
+            probe: ProbeSetup { every: steps.max(1), prompts },
             data: None,
             train: TrainConfig { learning_rate: LESSON_LEARNING_RATE, ..self.train.clone() },
             ..self.clone()
@@ -409,6 +411,8 @@ mod tests {
         assert_eq!(lesson.methods, vec![Method::Dpo, Method::Ddpo]);
         assert_eq!((lesson.train.learning_rate, lesson.train.beta), (LESSON_LEARNING_RATE, 0.2));
         assert_eq!((lesson.eval.every, lesson.train.adam_epsilon), (4, 1e-8));
+        // Measured where the lesson shows it: the base model and after the last step.
+        assert_eq!(lesson.probe, ProbeSetup { every: 4, prompts: crate::engine::probe::PROBE_PROMPTS });
         // The lanes' export for TRL carries the lesson's rate.
         let config = crate::engine::export::lane_config(&lesson, Method::Ddpo, 4, false);
         assert_eq!(config["learning_rate"].as_f64(), Some(LESSON_LEARNING_RATE));

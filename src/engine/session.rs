@@ -11,7 +11,7 @@ use crate::engine::experiment::{EvalPoint, ExperimentConfig, PreparedPair, Promp
 use crate::engine::generate::LanguageModel;
 use crate::engine::probe::{self, Probe, ProbePoint};
 use crate::engine::prompts::{ExperimentError, engine};
-use crate::engine::train::{PairTokens, StepOutcome, TrainConfig, Trainer};
+use crate::engine::train::{PairTokens, ReferenceLogps, StepOutcome, TrainConfig, Trainer};
 use crate::model::llama::Llama;
 
 /// When a session measures its lanes. Step 0 (the base model) is probed and evaluated when
@@ -117,10 +117,13 @@ impl Session {
             }
         };
         let mut lanes = Vec::with_capacity(config.methods.len());
+        let reference = ReferenceLogps::default();
         for &method in &config.methods {
             let pairs = prepare_pairs(m.lm, m.set, &analysis, method, config)?;
             let train = TrainConfig { seed: config.seed, ..config.train.clone() };
-            lanes.push(Lane { trainer: Trainer::new(m.lm.model(), method, train, m.lm.device()), pairs });
+            let mut trainer = Trainer::new(m.lm.model(), method, train, m.lm.device());
+            trainer.share_reference(&reference);
+            lanes.push(Lane { trainer, pairs });
         }
         let mut config = config.clone();
         config.eval_prompts = config.eval_prompts.min(m.set.heldout.len());
@@ -225,9 +228,13 @@ impl Session {
     async fn probe(&mut self, m: Models<'_>, lane: Option<usize>, on_event: &mut impl FnMut(SessionEvent)) -> Result<(), ExperimentError> {
         let Some(probe) = &self.probe else { return Ok(()) };
         on_event(SessionEvent::Probing { lane });
-        let policy = self.policy(m, lane);
-        let method = lane.map(|i| self.lanes[i].trainer.method());
-        let point = probe.measure(policy.get(), method, self.step, m.lm.device()).await.map_err(engine)?;
+        let point = match lane {
+            None => probe.base(self.step),
+            Some(i) => {
+                let policy = self.lanes[i].trainer.policy();
+                probe.measure(&policy, Some(self.lanes[i].trainer.method()), self.step, m.lm.device()).await.map_err(engine)?
+            }
+        };
         on_event(SessionEvent::Probe { lane, point });
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! is rejected: the adapters and the optimiser state stay as they were.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::str::FromStr;
 
 use burn::module::Module;
@@ -203,12 +204,17 @@ fn pairs_per_pass(device: &Device) -> usize {
 }
 
 /// A LoRA policy being tuned with one method, its optimiser, and the cached reference log-probs.
+/// The reference's (adapters off) summed log-probs of each pair's chosen and rejected
+/// completion, by pair key. The reference is the base model, the same for every method, so the
+/// lanes of one session share one: each batch is read by the reference once, not once a lane.
+pub type ReferenceLogps = Arc<Mutex<HashMap<u64, (f32, f32)>>>;
+
 pub struct Trainer {
     model: Llama,
     optim: ModuleOptimizer,
     method: Method,
     config: TrainConfig,
-    reference: HashMap<u64, (f32, f32)>,
+    reference: ReferenceLogps,
     step: usize,
     pairs_per_pass: usize,
     device: Device,
@@ -221,7 +227,13 @@ impl Trainer {
         let model = base.clone().train().with_lora(&config.lora, config.seed);
         let optim = optimizer(&config);
         let pairs_per_pass = pairs_per_pass(&device);
-        Self { model, optim, method, config, reference: HashMap::new(), step: 0, pairs_per_pass, device }
+        Self { model, optim, method, config, reference: ReferenceLogps::default(), step: 0, pairs_per_pass, device }
+    }
+
+    /// Takes its reference log-probs from `shared` (and adds to it) from now on: for lanes whose
+    /// pair keys name the same token ids, as the lanes of one session's set do.
+    pub fn share_reference(&mut self, shared: &ReferenceLogps) {
+        self.reference = Arc::clone(shared);
     }
 
     /// Reads the batch in passes of `pairs` pairs (at least 1) from now on; the update is the
@@ -246,16 +258,18 @@ impl Trainer {
     /// Reference (adapters off) summed log-probs of each pair's chosen and rejected completion,
     /// computed once per pair key.
     async fn reference(&mut self, pairs: &[PairTokens]) -> Result<Vec<(f32, f32)>, TrainError> {
-        let missing: Vec<PairTokens> = pairs.iter().filter(|p| !self.reference.contains_key(&p.key)).cloned().collect();
+        let known = |key: &u64| self.reference.lock().unwrap_or_else(PoisonError::into_inner).get(key).copied();
+        let missing: Vec<PairTokens> = pairs.iter().filter(|p| known(&p.key).is_none()).cloned().collect();
         if !missing.is_empty() {
             let model = self.model.valid();
             let logps = sequence_logps(&model, &missing, Adapters::Off, false, &self.device.clone().inner());
             let sums = read(logps.sum).await?;
+            let mut reference = self.reference.lock().unwrap_or_else(PoisonError::into_inner);
             for (i, pair) in missing.iter().enumerate() {
-                self.reference.insert(pair.key, (sums[i], sums[missing.len() + i]));
+                reference.insert(pair.key, (sums[i], sums[missing.len() + i]));
             }
         }
-        Ok(pairs.iter().map(|p| self.reference[&p.key]).collect())
+        Ok(pairs.iter().map(|p| known(&p.key).expect("computed above")).collect())
     }
 
     /// The adapted projections of every block, in a fixed order.

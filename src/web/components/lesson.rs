@@ -80,7 +80,7 @@ fn run_step(view_state: Signal<TrainView>) -> impl IntoView {
     };
     view! {
         <p>"Run trains two copies of the model side by side on the same pairs: one with DPO, one with DDPO. "
-           "Every two steps each is probed: how much more likely did training make each good answer?"</p>
+           "After the last step each is probed: how much more likely did training make each good answer?"</p>
         {progress}
     }
 }

@@ -169,6 +169,11 @@ def build(out, models_base, wasm_opt):
 def report(out):
     files = sorted((p for p in out.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size, reverse=True)
     total = sum(p.stat().st_size for p in files)
+    manifest = json.loads((out / "www/models/manifest.json").read_text())
+    models = sum(entry["bytes"] for entry in manifest["files"])
+    page = sum(p.stat().st_size for p in files if not (p.parent == out / "www/models" and p.name != "manifest.json"))
+    print(f"build_site: a learner downloads {(models + page) / 1e6:.1f} MB: the models {models / 1e6:.1f} MB "
+          f"({len(manifest['files'])} files of manifest.json, once: the browser keeps them), the page {page / 1e6:.1f} MB")
     print(f"build_site: {out}: {len(files)} files, {total / 1e6:.1f} MB; largest:")
     for path in files[:5]:
         print(f"  {path.stat().st_size / 1e6:8.2f} MB  {path.relative_to(out)}")

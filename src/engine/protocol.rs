@@ -291,8 +291,9 @@ pub struct PairView {
 pub enum Event {
     /// The backend is initialised; requests sent before this are queued, not lost.
     Ready { backend: BackendInfo },
-    /// Bytes of a model file received so far (`cached` when read from the browser cache).
-    ModelProgress { model: ModelName, file: String, loaded: u64, total: u64, cached: bool },
+    /// Bytes of a model file received so far (`cached` when read from the browser cache);
+    /// `millis` since the model's first file began loading.
+    ModelProgress { model: ModelName, file: String, loaded: u64, total: u64, cached: bool, #[serde(with = "crate::core::float")] millis: f64 },
     /// The model is loaded and answers requests; `cached` when every file came from the
     /// browser cache; `memory_bytes` is the worker's wasm memory after loading.
     ModelReady { model: ModelName, cached: bool, #[serde(with = "crate::core::float")] millis: f64, #[serde(with = "crate::core::float")] memory_bytes: f64 },

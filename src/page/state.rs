@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::engine::protocol::{BackendInfo, Event, ModelName, SimilarityKind};
 use crate::page::training::{Followup, TrainView};
-use crate::page::view::{Generated, GeneratedItem, ModelState, Shown};
+use crate::page::view::{Download, Generated, GeneratedItem, ModelState, Shown};
 use crate::page::watchdog::Restart;
 
 /// Everything the page shows that the worker's events change.
@@ -37,7 +37,7 @@ impl Default for PageState {
     fn default() -> Self {
         Self {
             backend: None,
-            embedder: ModelState::Loading(Vec::new()),
+            embedder: ModelState::Loading(Download::default()),
             lm: ModelState::Idle,
             generated: Generated::default(),
             shown: None,
@@ -92,7 +92,7 @@ impl PageState {
                 self.status = format!("Worker ready on {}", backend.label());
                 self.backend = Some(backend);
             }
-            Event::ModelProgress { model, file, loaded, total, cached } => self.model(model).progress(file, loaded, total, cached),
+            Event::ModelProgress { model, file, loaded, total, cached, millis } => self.model(model).progress(file, loaded, total, cached, millis),
             Event::ModelReady { model, cached, millis, memory_bytes } => {
                 *self.model(model) = ModelState::Ready { cached, millis, memory_bytes }
             }
@@ -176,7 +176,7 @@ impl PageState {
             return;
         }
         self.backend = None;
-        self.embedder = ModelState::Loading(Vec::new());
+        self.embedder = ModelState::Loading(Download::default());
         if !matches!(self.lm, ModelState::Failed(_)) {
             self.lm = ModelState::Idle;
         }
@@ -218,10 +218,10 @@ mod tests {
         let backend = BackendInfo::Cpu { reason: "no WebGPU".into() };
         assert_eq!(page.apply(Event::Ready { backend: backend.clone() }, 0.0), None);
         assert_eq!((page.backend.as_ref(), page.status.as_str()), (Some(&backend), "Worker ready on CPU (no WebGPU)"));
-        let progress = |model, loaded| Event::ModelProgress { model, file: "f".into(), loaded, total: 10, cached: false };
+        let progress = |model, loaded| Event::ModelProgress { model, file: "f".into(), loaded, total: 10, cached: false, millis: 700.0 };
         page.apply(progress(ModelName::Lm, 3), 0.0);
         page.apply(progress(ModelName::Lm, 7), 0.0);
-        assert_eq!(page.lm, ModelState::Loading(vec![("f".into(), 7, 10, false)]), "one entry per file, updated");
+        assert_eq!(page.lm, ModelState::Loading(Download { files: vec![("f".into(), 7, 10, false)], millis: 700.0 }), "one entry per file, updated");
         assert!(page.busy());
         page.apply(Event::ModelReady { model: ModelName::Lm, cached: true, millis: 5.0, memory_bytes: 1.0 }, 0.0);
         assert!(page.lm.is_ready());

@@ -4,6 +4,7 @@
 use crate::engine::learner::Rating;
 use crate::engine::protocol::{Finish, SimilarityKind};
 use crate::engine::ratings::{RatingsLink, Scored};
+use crate::page::training::duration_words;
 
 /// One analysis as the page shows it: the texts it was computed for, and the worker's numbers.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,22 +23,59 @@ pub struct Shown {
 pub enum ModelState {
     /// Not asked for yet (the LM loads on the first generation).
     Idle,
-    /// Per file: (name, bytes loaded, total bytes, read from the cache).
-    Loading(Vec<(String, u64, u64, bool)>),
+    Loading(Download),
     Ready { cached: bool, millis: f64, memory_bytes: f64 },
     Failed(String),
 }
 
+/// A model's files as they load: per file (name, bytes loaded, total bytes, read from the
+/// cache), and the milliseconds since the first began.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Download {
+    pub files: Vec<(String, u64, u64, bool)>,
+    pub millis: f64,
+}
+
+/// Seconds of a download before its rate is taken as its speed.
+const RATE_AFTER_SECONDS: f64 = 1.0;
+
+impl Download {
+    pub fn loaded(&self) -> u64 {
+        self.files.iter().map(|f| f.1).sum()
+    }
+
+    pub fn total(&self) -> u64 {
+        self.files.iter().map(|f| f.2).sum()
+    }
+
+    /// The seconds the files still downloading need at the rate they came so far (files read
+    /// from the cache left out); none in the first second or before a byte came.
+    pub fn seconds_left(&self) -> Option<f64> {
+        let network = || self.files.iter().filter(|f| !f.3);
+        let (came, left) = (network().map(|f| f.1).sum::<u64>(), network().map(|f| f.2.saturating_sub(f.1)).sum::<u64>());
+        let seconds = self.millis / 1000.0;
+        (came > 0 && seconds >= RATE_AFTER_SECONDS).then(|| left as f64 / (came as f64 / seconds))
+    }
+
+    /// "12.3 / 98.4 MB, about 40 s left".
+    pub fn summary(&self) -> String {
+        let mb = |bytes: u64| bytes as f64 / 1e6;
+        let left = self.seconds_left().filter(|&s| s > 0.0).map(|s| format!(", {} left", duration_words(s))).unwrap_or_default();
+        format!("{:.1} / {:.1} MB{left}", mb(self.loaded()), mb(self.total()))
+    }
+}
+
 impl ModelState {
     /// A file's progress: the state becomes (or stays) Loading, with this file's entry updated.
-    pub fn progress(&mut self, file: String, loaded: u64, total: u64, cached: bool) {
+    pub fn progress(&mut self, file: String, loaded: u64, total: u64, cached: bool, millis: f64) {
         if !matches!(self, ModelState::Loading(_)) {
-            *self = ModelState::Loading(Vec::new());
+            *self = ModelState::Loading(Download::default());
         }
-        if let ModelState::Loading(files) = self {
-            match files.iter_mut().find(|f| f.0 == file) {
+        if let ModelState::Loading(download) = self {
+            download.millis = millis;
+            match download.files.iter_mut().find(|f| f.0 == file) {
                 Some(entry) => *entry = (file, loaded, total, cached),
-                None => files.push((file, loaded, total, cached)),
+                None => download.files.push((file, loaded, total, cached)),
             }
         }
     }
@@ -104,6 +142,23 @@ impl Generated {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_download_says_its_megabytes_and_the_time_left_at_its_rate_so_far() {
+        let mb = 1_000_000;
+        let early = Download { files: vec![("m.gguf".into(), 2 * mb, 98 * mb, false)], millis: 500.0 };
+        assert_eq!(early.seconds_left(), None, "not in the first second");
+        assert_eq!(early.summary(), "2.0 / 98.0 MB");
+        // 24 MB in 12 s: 2 MB/s, 74 MB to go.
+        let going = Download { files: vec![("m.gguf".into(), 24 * mb, 98 * mb, false)], millis: 12_000.0 };
+        assert_eq!(going.seconds_left(), Some(37.0));
+        assert_eq!(going.summary(), "24.0 / 98.0 MB, about 37 s left");
+        // A file read from the cache counts in the megabytes, not in the rate.
+        let cached = Download { files: vec![("a".into(), 90 * mb, 90 * mb, true), ("b".into(), 0, mb, false)], millis: 3_000.0 };
+        assert_eq!((cached.seconds_left(), cached.summary()), (None, "90.0 / 91.0 MB".to_string()));
+        let done = Download { files: vec![("m.gguf".into(), 98 * mb, 98 * mb, false)], millis: 60_000.0 };
+        assert_eq!(done.summary(), "98.0 / 98.0 MB");
+    }
 
     #[test]
     fn a_generation_sends_only_its_own_rated_continuations() {

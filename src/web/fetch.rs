@@ -194,6 +194,7 @@ pub async fn load(entry: &ManifestEntry, on_progress: impl Fn(u64)) -> Result<(V
 /// `model`; returns their bytes in order and whether all came from the cache.
 pub async fn load_files(rt: &dyn Runtime, model: ModelName, names: &[&str]) -> Result<(Vec<Vec<u8>>, bool), String> {
     let entries = manifest(names).await?;
+    let started = rt.now();
     let mut files = Vec::with_capacity(entries.len());
     let mut all_cached = true;
     for entry in &entries {
@@ -202,13 +203,13 @@ pub async fn load_files(rt: &dyn Runtime, model: ModelName, names: &[&str]) -> R
         let (bytes, source) = load(entry, |loaded| {
             if loaded >= reported.get() + step || loaded == entry.bytes {
                 reported.set(loaded);
-                rt.post(&Event::ModelProgress { model, file: entry.file.clone(), loaded, total: entry.bytes, cached: false });
+                rt.post(&Event::ModelProgress { model, file: entry.file.clone(), loaded, total: entry.bytes, cached: false, millis: rt.now() - started });
             }
         })
         .await?;
         let cached = source == Source::Cache;
         all_cached &= cached;
-        rt.post(&Event::ModelProgress { model, file: entry.file.clone(), loaded: entry.bytes, total: entry.bytes, cached });
+        rt.post(&Event::ModelProgress { model, file: entry.file.clone(), loaded: entry.bytes, total: entry.bytes, cached, millis: rt.now() - started });
         files.push(bytes);
     }
     Ok((files, all_cached))

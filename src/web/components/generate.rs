@@ -78,10 +78,7 @@ fn sampling_fields(params: RwSignal<GenerateParams>) -> impl IntoView {
 fn lm_words(state: &ModelState) -> String {
     match state {
         ModelState::Idle => "SmolLM2-135M-Instruct loads on the first Generate (98 MB once, then cached).".to_string(),
-        ModelState::Loading(files) => {
-            let (loaded, total) = files.iter().fold((0, 0), |(l, t), f| (l + f.1, t + f.2));
-            format!("Loading SmolLM2: {:.1} / {:.1} MB…", loaded as f64 / 1e6, total as f64 / 1e6)
-        }
+        ModelState::Loading(download) => format!("Loading SmolLM2: {}…", download.summary()),
         ModelState::Ready { cached, millis, memory_bytes } => format!(
             "SmolLM2 ready ({}) in {:.1} s; worker memory {:.0} MB.",
             if *cached { "from the browser cache" } else { "downloaded and cached" },
@@ -168,9 +165,8 @@ pub fn GeneratePanel(
         on_generate(prompt.get_untracked(), params.get_untracked());
     };
     let progress = move || match lm.get() {
-        ModelState::Loading(files) => {
-            let (loaded, total) = files.iter().fold((0, 0), |(l, t), f| (l + f.1, t + f.2));
-            Some(view! { <progress max=total.to_string() value=loaded.to_string() aria-label="SmolLM2 download"></progress> })
+        ModelState::Loading(download) => {
+            Some(view! { <progress max=download.total().to_string() value=download.loaded().to_string() aria-label="SmolLM2 download"></progress> })
         }
         _ => None,
     };

@@ -11,9 +11,11 @@ fn megabytes(bytes: u64) -> String {
 #[component]
 pub fn ModelPanel(model: Signal<ModelState>, note: Signal<Option<String>>, on_clear: impl Fn() + 'static) -> impl IntoView {
     let body = move || match model.get() {
-        ModelState::Loading(files) => {
-            let rows = files
-                .into_iter()
+        ModelState::Loading(download) => {
+            let rows = download
+                .files
+                .iter()
+                .cloned()
                 .map(|(file, loaded, total, cached)| {
                     let label = if cached {
                         format!("{file}: cached")
@@ -29,7 +31,7 @@ pub fn ModelPanel(model: Signal<ModelState>, note: Signal<Option<String>>, on_cl
                 })
                 .collect_view();
             view! {
-                <p data-testid="model-state" data-state="loading">"Loading all-MiniLM-L6-v2 (91 MB once, then cached)…"</p>
+                <p data-testid="model-state" data-state="loading">"Loading all-MiniLM-L6-v2 (91 MB once, then cached): "{download.summary()}"…"</p>
                 <ul class="files">{rows}</ul>
             }
             .into_any()

@@ -143,6 +143,18 @@ pub struct ExperimentReport {
     pub probes: Vec<ProbePoint>,
 }
 
+impl ExperimentReport {
+    /// Files `event` under its kind (a step, an evaluation or a probe).
+    pub fn add(&mut self, event: ExperimentEvent) {
+        match event {
+            ExperimentEvent::Step(r) => self.steps.push(r),
+            ExperimentEvent::Eval(e) => self.evals.push(e),
+            ExperimentEvent::Probe(p) => self.probes.push(p),
+            ExperimentEvent::Prepared { .. } => {}
+        }
+    }
+}
+
 /// What the experiment reports while it runs.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExperimentEvent {

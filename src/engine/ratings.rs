@@ -135,9 +135,25 @@ pub fn read(input: &str) -> Result<RatingsLink, String> {
     if input.starts_with('{') { RatingsLink::from_json(input) } else { RatingsLink::decode(input) }
 }
 
+/// Reads pasted links, one a line: each non-empty line with its number (from 1), as [`read`]
+/// reads it.
+pub fn read_lines(text: &str) -> Vec<(usize, Result<RatingsLink, String>)> {
+    text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| (i + 1, read(l))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pasted_lines_are_read_one_a_line_numbered_from_one_blank_ones_skipped() {
+        let a = student("Write about rain.", &[("It rained.", 2), ("The sky wept ink.", 5)]);
+        let text = format!("\n{}\n   \nnot a link\n", a.encode());
+        let read = read_lines(&text);
+        assert_eq!(read.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [2, 4]);
+        assert_eq!(read[0].1, Ok(a));
+        assert!(read[1].1.is_err());
+    }
 
     fn student(prompt: &str, texts: &[(&str, u8)]) -> RatingsLink {
         RatingsLink { prompt: prompt.into(), seed: 3, ratings: texts.iter().map(|&(t, s)| Scored { text: t.into(), score: s }).collect() }

@@ -35,21 +35,21 @@ pub async fn run(
     while !stop && !session.is_idle() {
         session
             .advance(models, &mut |event| {
-                let event = match event {
-                    SessionEvent::Step { record, .. } => ExperimentEvent::Step(record),
-                    SessionEvent::Probe { point, .. } => ExperimentEvent::Probe(point),
-                    SessionEvent::Eval { point, .. } => ExperimentEvent::Eval(point),
-                    _ => return,
-                };
+                let Some(event) = reported(event) else { return };
                 stop |= on_event(&event).is_break();
-                match event {
-                    ExperimentEvent::Step(r) => report.steps.push(r),
-                    ExperimentEvent::Eval(e) => report.evals.push(e),
-                    ExperimentEvent::Probe(p) => report.probes.push(p),
-                    ExperimentEvent::Prepared { .. } => {}
-                }
+                report.add(event);
             })
             .await?;
     }
     Ok(report)
+}
+
+/// What a session's event says in the report: its steps, probes and evaluations.
+fn reported(event: SessionEvent) -> Option<ExperimentEvent> {
+    match event {
+        SessionEvent::Step { record, .. } => Some(ExperimentEvent::Step(record)),
+        SessionEvent::Probe { point, .. } => Some(ExperimentEvent::Probe(point)),
+        SessionEvent::Eval { point, .. } => Some(ExperimentEvent::Eval(point)),
+        SessionEvent::Stepping { .. } | SessionEvent::Probing { .. } | SessionEvent::Evaluating { .. } => None,
+    }
 }

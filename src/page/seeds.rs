@@ -26,9 +26,12 @@ pub struct LessonSeeds {
 }
 
 impl LessonSeeds {
-    /// The file shipped with the page.
-    pub fn published() -> Self {
-        serde_json::from_str(include_str!("../../www/data/lesson_seeds.json")).expect("www/data/lesson_seeds.json is checked by tests/lesson_seeds.rs")
+    /// The file shipped with the page, read once.
+    pub fn published() -> &'static Self {
+        static PUBLISHED: std::sync::OnceLock<LessonSeeds> = std::sync::OnceLock::new();
+        PUBLISHED.get_or_init(|| {
+            serde_json::from_str(include_str!("../../www/data/lesson_seeds.json")).expect("www/data/lesson_seeds.json is checked by tests/lesson_seeds.rs")
+        })
     }
 
     /// The sentence under the strip for a run whose difference was `yours` at step `step`.

@@ -18,13 +18,8 @@ fn inputs(arg: &str) -> Vec<(String, Result<RatingsLink, String>)> {
     match std::fs::read_to_string(path) {
         Err(e) => vec![(arg.to_string(), Err(format!("cannot read it: {e}")))],
         Ok(text) if text.trim_start().starts_with('{') => vec![(arg.to_string(), ratings::read(&text))],
-        Ok(text) => lines(&text).into_iter().map(|(n, line)| (format!("{arg}:{n}"), ratings::read(line))).collect(),
+        Ok(text) => ratings::read_lines(&text).into_iter().map(|(n, read)| (format!("{arg}:{n}"), read)).collect(),
     }
-}
-
-/// The non-empty lines of `text`, numbered from 1.
-fn lines(text: &str) -> Vec<(usize, &str)> {
-    text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| (i + 1, l)).collect()
 }
 
 pub fn merge(args: &[String], out: Option<PathBuf>) -> Result<()> {
@@ -32,7 +27,7 @@ pub fn merge(args: &[String], out: Option<PathBuf>) -> Result<()> {
     if args.is_empty() {
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text).context("reading links from stdin")?;
-        named.extend(lines(&text).into_iter().map(|(n, line)| (format!("stdin:{n}"), ratings::read(line))));
+        named.extend(ratings::read_lines(&text).into_iter().map(|(n, read)| (format!("stdin:{n}"), read)));
     }
     for arg in args {
         named.extend(inputs(arg));

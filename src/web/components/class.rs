@@ -79,7 +79,7 @@ pub fn PoolRatings(
     let pool = move |_| {
         let lines = text.get_untracked();
         let mut named: Vec<(String, Result<RatingsLink, String>)> =
-            lines.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| (format!("line {}", i + 1), ratings::read(l))).collect();
+            ratings::read_lines(&lines).into_iter().map(|(n, read)| (format!("line {n}"), read)).collect();
         named.extend(files.get_untracked().into_iter().map(|(name, json)| { let read = ratings::read(&json); (name, read) }));
         let (names, reads): (Vec<String>, Vec<_>) = named.into_iter().unzip();
         let result = ratings::pool(reads);

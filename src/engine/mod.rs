@@ -16,6 +16,7 @@ pub mod prompts;
 pub mod protocol;
 pub mod ratings;
 pub mod readback;
+pub mod reference;
 pub mod runner;
 pub mod session;
 pub mod similarity;

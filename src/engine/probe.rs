@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::dataset::PreferenceSet;
 use crate::core::mechanism::{Gain, Mechanism, mechanism};
 use crate::core::records::PromptDeviation;
+use crate::engine::reference::ReferenceLogps;
 use crate::engine::prompts::{ExperimentError, prompt_order, response_tokens};
 use crate::engine::generate::LanguageModel;
 use crate::engine::logps::shared_prompt_logp_sums;
@@ -114,6 +115,15 @@ impl Probe {
 
     pub fn items(&self) -> &[ProbeItem] {
         &self.items
+    }
+
+    /// Puts every item's reference log-prob into `cache`, so that trainers sharing it do not
+    /// read those sequences again: the probe's items are the chosen responses of the first
+    /// prompts trained on.
+    pub fn lend_reference(&self, cache: &ReferenceLogps) {
+        for (item, &sum) in self.items.iter().zip(&self.reference) {
+            cache.insert(&item.prompt_ids, &item.completion, sum);
+        }
     }
 
     /// Each item's summed log-prob under `policy` (adapters on).

@@ -108,16 +108,18 @@ impl Session {
             return Err(ExperimentError::Config);
         }
         let analysis = analyse(m.embedder, m.set, &config.weighting).await?;
+        let reference = ReferenceLogps::default();
         let probe = match config.probe_every {
             0 => None,
             _ => {
                 on_probing();
                 let items = probe::items(m.lm, m.set, &analysis, config.seed, config.probe_prompts)?;
-                Some(Probe::new(m.lm.model(), items, m.lm.device()).await.map_err(engine)?)
+                let probe = Probe::new(m.lm.model(), items, m.lm.device()).await.map_err(engine)?;
+                probe.lend_reference(&reference);
+                Some(probe)
             }
         };
         let mut lanes = Vec::with_capacity(config.methods.len());
-        let reference = ReferenceLogps::default();
         for &method in &config.methods {
             let pairs = prepare_pairs(m.lm, m.set, &analysis, method, config)?;
             let train = TrainConfig { seed: config.seed, ..config.train.clone() };

@@ -1,10 +1,8 @@
 //! One preference-tuning step on SmolLM2 with LoRA: policy log-probs (adapters on, autodiff),
-//! reference log-probs (adapters off, computed once per pair and cached), the method's loss,
+//! reference log-probs (adapters off, read once per sequence: [`ReferenceLogps`]), the method's loss,
 //! backward, AdamW on the adapters only with gradient-norm clipping. A non-finite loss or update
 //! is rejected: the adapters and the optimiser state stay as they were.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::str::FromStr;
 
 use burn::module::Module;
@@ -15,7 +13,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 pub use crate::engine::batch::{PairTokens, TrainError};
-use crate::engine::logps::{nll_tokens, read, sequence_logps};
+use crate::engine::logps::{completion_logp_sums, nll_tokens, read, sequence_logps};
+pub use crate::engine::reference::ReferenceLogps;
 use crate::engine::losses::{PreferenceTerms, Share, ddpo_loss, dorpo_loss};
 use crate::model::device::is_cpu;
 use crate::model::llama::{Adapters, Llama, LoraConfig, LoraInit, Proj, Target};
@@ -203,11 +202,6 @@ fn pairs_per_pass(device: &Device) -> usize {
     if is_cpu(device) { 1 } else { usize::MAX }
 }
 
-/// The reference's (adapters off) summed log-probs of each pair's chosen and rejected
-/// completion, by pair key. The reference is the base model, the same for every method, so the
-/// lanes of one session share one: each batch is read by the reference once, not once a lane.
-pub type ReferenceLogps = Arc<Mutex<HashMap<u64, (f32, f32)>>>;
-
 /// A LoRA policy being tuned with one method, its optimiser, and the cached reference log-probs.
 pub struct Trainer {
     model: Llama,
@@ -230,10 +224,10 @@ impl Trainer {
         Self { model, optim, method, config, reference: ReferenceLogps::default(), step: 0, pairs_per_pass, device }
     }
 
-    /// Takes its reference log-probs from `shared` (and adds to it) from now on: for lanes whose
-    /// pair keys name the same token ids, as the lanes of one session's set do.
+    /// Takes its reference log-probs from `shared` (and adds to it) from now on, as the lanes of
+    /// one session do (the cache is by token ids, so any base model's lanes may share one).
     pub fn share_reference(&mut self, shared: &ReferenceLogps) {
-        self.reference = Arc::clone(shared);
+        self.reference = shared.clone();
     }
 
     /// Reads the batch in passes of `pairs` pairs (at least 1) from now on; the update is the
@@ -255,25 +249,18 @@ impl Trainer {
         self.model.valid()
     }
 
-    /// Reference (adapters off) summed log-probs of each pair's chosen and rejected completion,
-    /// computed once per pair key.
+    /// Reference (adapters off) summed log-probs of each pair's chosen and rejected completion;
+    /// each sequence is read once, by whichever lane or probe meets it first.
     async fn reference(&mut self, pairs: &[PairTokens]) -> Result<Vec<(f32, f32)>, TrainError> {
-        let cache = || self.reference.lock().unwrap_or_else(PoisonError::into_inner);
-        let missing: Vec<PairTokens> = {
-            let known = cache();
-            pairs.iter().filter(|p| !known.contains_key(&p.key)).cloned().collect()
-        };
+        let missing = self.reference.missing(pairs.iter().flat_map(PairTokens::sequences));
         if !missing.is_empty() {
-            let model = self.model.valid();
-            let logps = sequence_logps(&model, &missing, Adapters::Off, false, &self.device.clone().inner());
-            let sums = read(logps.sum).await?;
-            let mut known = cache();
-            for (i, pair) in missing.iter().enumerate() {
-                known.insert(pair.key, (sums[i], sums[missing.len() + i]));
+            let sums = completion_logp_sums(&self.model.valid(), &missing, Adapters::Off, &self.device.clone().inner()).await?;
+            for ((prompt, completion), sum) in missing.iter().zip(sums) {
+                self.reference.insert(prompt, completion, sum);
             }
         }
-        let known = cache();
-        Ok(pairs.iter().map(|p| known[&p.key]).collect())
+        let known = |prompt: &[u32], completion: &[u32]| self.reference.get(prompt, completion).expect("read above");
+        Ok(pairs.iter().map(|p| (known(&p.prompt, &p.chosen), known(&p.prompt, &p.rejected))).collect())
     }
 
     /// The adapted projections of every block, in a fixed order.

@@ -118,8 +118,8 @@ impl Probe {
     }
 
     /// Puts every item's reference log-prob into `cache`, so that trainers sharing it do not
-    /// read those sequences again: the probe's items are the chosen responses of the first
-    /// prompts trained on.
+    /// read those sequences again: the items are the good responses of the first prompts
+    /// trained on, which the first pairs mostly choose.
     pub fn lend_reference(&self, cache: &ReferenceLogps) {
         for (item, &sum) in self.items.iter().zip(&self.reference) {
             cache.insert(&item.prompt_ids, &item.completion, sum);

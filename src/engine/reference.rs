@@ -1,8 +1,8 @@
 //! The reference model's summed log-prob of each completion after its prompt, log π_ref(y | x),
 //! kept by the sequence's token ids. The reference is the base model (adapters off), the same
 //! for every method, so one session computes each sequence once and shares it: between its
-//! lanes, which train on the same batches, and with its probe, whose good responses are the
-//! chosen completions of the first steps' pairs.
+//! lanes, which train on the same batches, and with its probe, whose good responses are most
+//! of the chosen completions of the first steps' pairs.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -8,16 +8,15 @@ use serde::{Deserialize, Serialize};
 use crate::core::dataset::PreferenceSet;
 use crate::core::deviation::DistanceMatrix;
 use crate::core::jaccard::jaccard_distances;
-use crate::core::similarity::SimilarityKind;
 use crate::core::pairs::{Pair, divpo_pair, score_pairs};
 use crate::core::records::PromptDeviation;
 use crate::core::sampling::SamplingParams;
 use crate::engine::embed::Embedder;
 use crate::engine::generate::{GenerateParams, Generation, LanguageModel};
 use crate::engine::probe::{PROBE_PROMPTS, ProbePoint};
+pub use crate::engine::analysis::{Weighting, analyse};
 pub use crate::engine::prompts::{ExperimentError, prompt_order, response_tokens};
 use crate::engine::prompts::engine;
-use crate::engine::similarity::distances;
 use crate::engine::logps::mean_completion_logps;
 use crate::engine::train::{Method, PairTokens, StepMetrics, TrainConfig};
 use crate::model::llama::{Adapters, Llama};
@@ -46,38 +45,6 @@ pub struct ExperimentConfig {
     pub train: TrainConfig,
     /// How the training responses' deviations become the pairs' weights.
     pub weighting: Weighting,
-}
-
-/// How deviations become weights: the similarity they are computed from (the paper's
-/// variants: semantic, style, or both) and an optional floor under every weight (the paper's
-/// ablation, e.g. 0.2; see [`crate::core::deviation::weights`]).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Weighting {
-    pub similarity: SimilarityKind,
-    pub min_weight: Option<f64>,
-}
-
-impl Default for Weighting {
-    fn default() -> Self {
-        Self { similarity: SimilarityKind::Semantic, min_weight: None }
-    }
-}
-
-impl Weighting {
-    /// The similarities training weights may use (Jaccard is the page's model-free view only).
-    pub const KINDS: [SimilarityKind; 3] = [SimilarityKind::Semantic, SimilarityKind::Style, SimilarityKind::Both];
-
-    /// Why these settings cannot be used, if they cannot.
-    pub fn check(&self) -> Result<(), String> {
-        if !Self::KINDS.contains(&self.similarity) {
-            return Err(format!("weights come from semantic, style or both similarity, not {}", self.similarity));
-        }
-        if self.min_weight.is_some_and(|w| !(0.0..=1.0).contains(&w)) {
-            return Err("the weight floor must be between 0 and 1".into());
-        }
-        Ok(())
-    }
 }
 
 impl Default for ExperimentConfig {
@@ -186,30 +153,39 @@ impl PreparedPair {
     }
 }
 
-/// Deviation and weight of every training response, per prompt, from the similarity and with
-/// the floor that `weighting` names.
-pub async fn analyse(embedder: &Embedder, set: &PreferenceSet, weighting: &Weighting) -> Result<Vec<PromptDeviation>, ExperimentError> {
-    let mut out = Vec::with_capacity(set.train.len());
-    for p in &set.train {
-        let texts: Vec<&str> = p.responses.iter().map(|r| r.text.as_str()).collect();
-        let (kinds, _) = distances(weighting.similarity, &texts, embedder.device(), Some(embedder)).await.map_err(engine)?;
-        out.push(PromptDeviation::from_distances(p.prompt.clone(), &kinds, weighting.min_weight));
-    }
-    Ok(out)
+/// A pair `method` will train on, tokenised, before its prompt's analysis gives its weight.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedPair {
+    pub prompt: usize,
+    pub pair: Pair,
+    tokens: PairTokens,
 }
 
-/// The pairs `method` trains on, in a seeded order shared by every method.
-pub fn prepare_pairs(
+impl PlannedPair {
+    /// The pair with its weight and its chosen response's deviation from `analysis`, the
+    /// analysis of its prompt.
+    pub fn weigh(&self, analysis: &PromptDeviation) -> PreparedPair {
+        let weight = analysis.weight[self.pair.chosen];
+        let tokens = PairTokens { weight, ..self.tokens.clone() };
+        PreparedPair { prompt: self.prompt, pair: self.pair, weight, deviation_chosen: analysis.deviation[self.pair.chosen], tokens }
+    }
+}
+
+/// The pairs `method` trains on, in a seeded order shared by every method, not yet weighed.
+/// Score-gap pairs depend on the scores only; DivPO's pairs on the deviations too, so DivPO
+/// needs `analysis` (every prompt's), and the other methods ignore it.
+pub fn plan_pairs(
     lm: &LanguageModel,
     set: &PreferenceSet,
-    analysis: &[PromptDeviation],
+    analysis: Option<&[PromptDeviation]>,
     method: Method,
     config: &ExperimentConfig,
-) -> Result<Vec<PreparedPair>, ExperimentError> {
+) -> Result<Vec<PlannedPair>, ExperimentError> {
     let mut pairs = Vec::new();
-    for (i, (p, a)) in set.train.iter().zip(analysis).enumerate() {
+    for (i, p) in set.train.iter().enumerate() {
         let scores: Vec<f64> = p.responses.iter().map(|r| r.score).collect();
         let chosen_pairs = if method == Method::Divpo {
+            let a = analysis.and_then(|a| a.get(i)).ok_or_else(|| ExperimentError::Engine("DivPO's pairs need every prompt's deviations".into()))?;
             divpo_pair(&scores, &a.deviation).into_iter().collect()
         } else {
             score_pairs(&scores, config.gap, config.seed.wrapping_mul(1_000_003).wrapping_add(i as u64))
@@ -218,9 +194,8 @@ pub fn prepare_pairs(
             let (prompt, chosen) = response_tokens(lm, &p.prompt, &p.responses[pair.chosen].text)?;
             let (_, rejected) = response_tokens(lm, &p.prompt, &p.responses[pair.rejected].text)?;
             let key = (i as u64) << 32 | (pair.chosen as u64) << 16 | pair.rejected as u64;
-            let weight = a.weight[pair.chosen];
-            let tokens = PairTokens { key, prompt, chosen, rejected, weight };
-            pairs.push(PreparedPair { prompt: i, pair, weight, deviation_chosen: a.deviation[pair.chosen], tokens });
+            let tokens = PairTokens { key, prompt, chosen, rejected, weight: 1.0 };
+            pairs.push(PlannedPair { prompt: i, pair, tokens });
         }
     }
     // Every method meets the prompts in the same seeded order.
@@ -235,8 +210,19 @@ pub fn prepare_pairs(
     Ok(pairs)
 }
 
+/// The pairs `method` trains on, weighed by `analysis` (every prompt's).
+pub fn prepare_pairs(
+    lm: &LanguageModel,
+    set: &PreferenceSet,
+    analysis: &[PromptDeviation],
+    method: Method,
+    config: &ExperimentConfig,
+) -> Result<Vec<PreparedPair>, ExperimentError> {
+    Ok(plan_pairs(lm, set, Some(analysis), method, config)?.iter().map(|p| p.weigh(&analysis[p.prompt])).collect())
+}
+
 /// The batch of step `step` (1-based): the next `size` pairs, wrapping around.
-pub fn batch(pairs: &[PreparedPair], step: usize, size: usize) -> Vec<PreparedPair> {
+pub fn batch<T: Clone>(pairs: &[T], step: usize, size: usize) -> Vec<T> {
     (0..size.min(pairs.len())).map(|k| pairs[((step - 1) * size + k) % pairs.len()].clone()).collect()
 }
 

@@ -1,6 +1,7 @@
 //! What a user does with the models, over burn's `Device`: the same code for the CLI and
 //! the browser worker.
 
+pub mod analysis;
 pub mod batch;
 pub mod compare;
 pub mod embed;

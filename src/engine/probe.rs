@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::dataset::PreferenceSet;
 use crate::core::mechanism::{Gain, Mechanism, mechanism};
-use crate::core::records::PromptDeviation;
+use crate::engine::analysis::Analysis;
 use crate::engine::reference::ReferenceLogps;
 use crate::engine::prompts::{ExperimentError, prompt_order, response_tokens};
 use crate::engine::generate::LanguageModel;
@@ -81,11 +81,12 @@ pub fn select(set: &PreferenceSet, seed: u64, prompts: usize) -> Vec<(usize, usi
         .collect()
 }
 
-/// The probe items of `set` for `seed`, tokenised like the training pairs.
+/// The probe items of `set` for `seed`, tokenised like the training pairs (their prompts
+/// analysed in `analysis`).
 pub fn items(
     lm: &LanguageModel,
     set: &PreferenceSet,
-    analysis: &[PromptDeviation],
+    analysis: &Analysis,
     seed: u64,
     prompts: usize,
 ) -> Result<Vec<ProbeItem>, ExperimentError> {
@@ -94,7 +95,8 @@ pub fn items(
         .map(|(p, r)| {
             let response = &set.train[p].responses[r];
             let (prompt_ids, completion) = response_tokens(lm, &set.train[p].prompt, &response.text)?;
-            Ok(ProbeItem { prompt: p, response: r, score: response.score, deviation: analysis[p].deviation[r], prompt_ids, completion })
+            let deviation = analysis.prompt(p)?.deviation[r];
+            Ok(ProbeItem { prompt: p, response: r, score: response.score, deviation, prompt_ids, completion })
         })
         .collect()
 }

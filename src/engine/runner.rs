@@ -29,7 +29,7 @@ pub async fn run(
     let models = Models { lm, embedder, set };
     let mut session = Session::new(models, config, || {}).await?;
     let mut report = ExperimentReport { config: config.clone(), steps: Vec::new(), evals: Vec::new(), probes: Vec::new() };
-    let prepared = ExperimentEvent::Prepared { pairs: session.lanes().iter().map(|l| l.pairs.len()).sum() };
+    let prepared = ExperimentEvent::Prepared { pairs: session.lanes().iter().map(|l| l.pair_count()).sum() };
     let mut stop = on_event(&prepared).is_break();
     session.run(config.steps);
     while !stop && !session.is_idle() {

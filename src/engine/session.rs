@@ -6,12 +6,13 @@
 use std::collections::VecDeque;
 
 use crate::core::dataset::PreferenceSet;
+use crate::engine::analysis::Analysis;
 use crate::engine::embed::Embedder;
-use crate::engine::experiment::{EvalPoint, ExperimentConfig, PreparedPair, PromptScores, StepRecord, analyse, batch, evaluate_prompt, prepare_pairs};
+use crate::engine::experiment::{EvalPoint, ExperimentConfig, PlannedPair, PreparedPair, PromptScores, StepRecord, batch, evaluate_prompt, plan_pairs};
 use crate::engine::generate::LanguageModel;
 use crate::engine::probe::{self, Probe, ProbePoint};
 use crate::engine::prompts::{ExperimentError, engine};
-use crate::engine::train::{PairTokens, ReferenceLogps, StepOutcome, TrainConfig, Trainer};
+use crate::engine::train::{Method, PairTokens, ReferenceLogps, StepOutcome, TrainConfig, Trainer};
 use crate::model::llama::Llama;
 
 /// When a session measures its lanes. Step 0 (the base model) is probed and evaluated when
@@ -49,10 +50,17 @@ impl Schedule {
     }
 }
 
-/// One method's policy and the pairs it trains on.
+/// One method's policy and the pairs it trains on (weighed when a batch reaches them).
 pub struct Lane {
     pub trainer: Trainer,
-    pub pairs: Vec<PreparedPair>,
+    plan: Vec<PlannedPair>,
+}
+
+impl Lane {
+    /// How many pairs the lane trains on (a run longer than that starts over).
+    pub fn pair_count(&self) -> usize {
+        self.plan.len()
+    }
 }
 
 /// The models and data a session works on, lent for each task.
@@ -90,6 +98,8 @@ pub struct Session {
     config: ExperimentConfig,
     schedule: Schedule,
     probe: Option<Probe>,
+    /// The training prompts analysed so far: those probed, and those a batch has reached.
+    analysis: Analysis,
     lanes: Vec<Lane>,
     /// Steps run so far (every lane takes each step together).
     step: usize,
@@ -101,18 +111,28 @@ pub struct Session {
 }
 
 impl Session {
-    /// Analyses the training set, prepares every method's pairs and policy and the probe, and
-    /// queues step 0's measurements. `on_probing` hears when the (slow) probe set-up starts.
+    /// Prepares every method's pairs and policy and the probe, and queues step 0's
+    /// measurements. `on_probing` hears when the (slow) probe set-up starts. Only the prompts
+    /// the probe reads are analysed now (every prompt, for DivPO's pairs); a step analyses its
+    /// batch's prompts when it first reaches them.
     pub async fn new(m: Models<'_>, config: &ExperimentConfig, on_probing: impl FnOnce()) -> Result<Self, ExperimentError> {
         if config.methods.is_empty() {
             return Err(ExperimentError::Config);
         }
-        let analysis = analyse(m.embedder, m.set, &config.weighting).await?;
+        let mut analysis = Analysis::new(m.set, &config.weighting);
+        let every = if config.methods.contains(&Method::Divpo) {
+            analysis.cover_all(m.embedder, m.set).await?;
+            Some(analysis.clone().into_all()?)
+        } else {
+            None
+        };
         let reference = ReferenceLogps::default();
         let probe = match config.probe_every {
             0 => None,
             _ => {
                 on_probing();
+                let probed = probe::select(m.set, config.seed, config.probe_prompts);
+                analysis.cover(m.embedder, m.set, probed.iter().map(|&(prompt, _)| prompt)).await?;
                 let items = probe::items(m.lm, m.set, &analysis, config.seed, config.probe_prompts)?;
                 let probe = Probe::new(m.lm.model(), items, m.lm.device()).await.map_err(engine)?;
                 probe.lend_reference(&reference);
@@ -121,16 +141,16 @@ impl Session {
         };
         let mut lanes = Vec::with_capacity(config.methods.len());
         for &method in &config.methods {
-            let pairs = prepare_pairs(m.lm, m.set, &analysis, method, config)?;
+            let plan = plan_pairs(m.lm, m.set, every.as_deref(), method, config)?;
             let train = TrainConfig { seed: config.seed, ..config.train.clone() };
             let mut trainer = Trainer::new(m.lm.model(), method, train, m.lm.device());
             trainer.share_reference(&reference);
-            lanes.push(Lane { trainer, pairs });
+            lanes.push(Lane { trainer, plan });
         }
         let mut config = config.clone();
         config.eval_prompts = config.eval_prompts.min(m.set.heldout.len());
         let schedule = Schedule { eval_every: if config.eval_prompts == 0 { 0 } else { config.eval_every }, ..Schedule::of(&config) };
-        let mut session = Self { config, schedule, probe, lanes, step: 0, last: 0, pending: VecDeque::new(), scores: Vec::new() };
+        let mut session = Self { config, schedule, probe, analysis, lanes, step: 0, last: 0, pending: VecDeque::new(), scores: Vec::new() };
         session.queue_checkpoint(schedule.at_start(), &[None]);
         Ok(session)
     }
@@ -141,6 +161,23 @@ impl Session {
 
     pub fn lanes_mut(&mut self) -> &mut [Lane] {
         &mut self.lanes
+    }
+
+    /// Every pair of lane `lane`, weighed (the prompts no batch has reached yet are analysed now).
+    pub async fn pairs(&mut self, m: Models<'_>, lane: usize) -> Result<Vec<PreparedPair>, ExperimentError> {
+        self.analysis.cover_all(m.embedder, m.set).await?;
+        let plan = &self.lanes.get(lane).ok_or_else(|| ExperimentError::Engine(format!("no lane {lane}")))?.plan;
+        self.weigh(plan)
+    }
+
+    /// `planned` with their prompts' weights (every prompt among them analysed).
+    fn weigh(&self, planned: &[PlannedPair]) -> Result<Vec<PreparedPair>, ExperimentError> {
+        planned.iter().map(|p| Ok(p.weigh(self.analysis.prompt(p.prompt)?))).collect()
+    }
+
+    /// How many training prompts are analysed so far.
+    pub fn analysed_prompts(&self) -> usize {
+        self.analysis.analysed()
     }
 
     /// Steps run so far.
@@ -173,7 +210,7 @@ impl Session {
     pub async fn advance(&mut self, m: Models<'_>, on_event: &mut impl FnMut(SessionEvent)) -> Result<(), ExperimentError> {
         let Some(task) = self.pending.pop_front() else { return Ok(()) };
         match task {
-            Task::Train(lane) => self.train(lane, on_event).await,
+            Task::Train(lane) => self.train(m, lane, on_event).await,
             Task::Probe(lane) => self.probe(m, lane, on_event).await,
             Task::Evaluate { lane, prompt } => self.evaluate(m, lane, prompt, on_event).await,
         }
@@ -193,12 +230,14 @@ impl Session {
         }
     }
 
-    async fn train(&mut self, lane: usize, on_event: &mut impl FnMut(SessionEvent)) -> Result<(), ExperimentError> {
+    async fn train(&mut self, m: Models<'_>, lane: usize, on_event: &mut impl FnMut(SessionEvent)) -> Result<(), ExperimentError> {
         let step = self.step + 1;
         on_event(SessionEvent::Stepping { lane, step });
-        let l = &mut self.lanes[lane];
-        let chosen = batch(&l.pairs, step, self.config.pairs_per_step);
+        let planned = batch(&self.lanes[lane].plan, step, self.config.pairs_per_step);
+        self.analysis.cover(m.embedder, m.set, planned.iter().map(|p| p.prompt)).await?;
+        let chosen = self.weigh(&planned)?;
         let tokens: Vec<PairTokens> = chosen.iter().map(|p| p.tokens.clone()).collect();
+        let l = &mut self.lanes[lane];
         let method = l.trainer.method();
         let record = match l.trainer.step(&tokens).await.map_err(engine)? {
             StepOutcome::Applied(mut metrics) => {

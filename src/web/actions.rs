@@ -257,7 +257,7 @@ pub fn train(page: RwSignal<PageState>, edits: Edits, bridge: Option<Bridge>) ->
                     let link = state::current_address();
                     let steps = edits.run_steps.get_untracked();
                     bridge.send(&Request::TrainExportTrl { id, lane, steps, link });
-                    page.update(|p| p.training.status = "Packing the lane's files for TRL…".into());
+                    page.update(|p| p.training.status = "Packing the lane's files for TRL (the first time, with the deviations of every training prompt: a few seconds)…".into());
                 }
             }
             TrainAction::Upload(lane, bytes) => {

@@ -82,7 +82,7 @@ impl Training {
             match this.set_up(id, setup).await {
                 Ok(mut session) => {
                     let methods = session.inner.lanes().iter().map(|l| l.trainer.method()).collect();
-                    let pairs = session.inner.lanes().iter().map(|l| l.pairs.len()).collect();
+                    let pairs = session.inner.lanes().iter().map(|l| l.pair_count()).collect();
                     this.rt.post(&Event::TrainReady { id, methods, pairs });
                     // Step 0: the base model, which every lane starts from.
                     let scored = this.drive(&mut session).await;
@@ -207,28 +207,41 @@ impl Training {
         }
     }
 
-    /// Posts lane `lane`'s files for TRL (between runs): its pairs, its set-up for `steps` steps, a
-    /// README naming `link`, and its adapters where they can be read (the CPU path).
+    /// Posts lane `lane`'s files for TRL (between runs), as a task: its pairs (the prompts no
+    /// step has reached are analysed first), its set-up for `steps` steps, a README naming
+    /// `link`, and its adapters where they can be read (the CPU path).
     pub fn export_trl(&self, id: u64, lane: usize, steps: usize, link: &str) {
         if self.busy(id) {
             return;
         }
-        let result = (|| {
-            let slot = self.session.borrow();
-            let session = slot.as_ref().filter(|s| s.id == id).ok_or("no such training session; set one up first")?;
-            let l = session.inner.lanes().get(lane).ok_or("no such lane")?;
-            let method = session.setup.methods[lane];
-            let adapters = if self.readable { Some(l.trainer.save_adapters().map_err(|e| e.to_string())?) } else { None };
-            let has_adapters = adapters.is_some();
-            let one = [export::LaneExport { index: lane, method, pairs: &l.pairs, adapters }];
-            let files = export::files(&session.held.set, &session.setup, &one, steps, link);
-            let zip = export::zip(&format!("deviate-trl-{}", export::lane_dir(lane, method)), &files)?;
-            Ok::<_, String>((zip, has_adapters))
-        })();
-        match result {
-            Ok((zip, adapters)) => self.rt.post(&Event::TrainTrl { id, lane, zip: BASE64.encode(zip), adapters }),
-            Err(message) => self.rt.post(&Event::Error { id: Some(id), message }),
-        }
+        let Some(mut session) = self.session.borrow_mut().take_if(|s| s.id == id) else {
+            self.rt.post(&Event::Error { id: Some(id), message: "no such training session; set one up first".into() });
+            return;
+        };
+        self.running.set(true);
+        let (this, link) = (self.clone(), link.to_string());
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = this.trl_zip(&mut session, lane, steps, &link).await;
+            *this.session.borrow_mut() = Some(session);
+            this.running.set(false);
+            match result {
+                Ok((zip, adapters)) => this.rt.post(&Event::TrainTrl { id, lane, zip: BASE64.encode(zip), adapters }),
+                Err(message) => this.rt.post(&Event::Error { id: Some(id), message }),
+            }
+        });
+    }
+
+    /// Lane `lane`'s TRL files as one zip, and whether its adapters are in it.
+    async fn trl_zip(&self, session: &mut Session, lane: usize, steps: usize, link: &str) -> Result<(Vec<u8>, bool), String> {
+        let pairs = session.inner.pairs(session.held.models(), lane).await.map_err(|e| e.to_string())?;
+        let l = &session.inner.lanes()[lane];
+        let method = session.setup.methods[lane];
+        let adapters = if self.readable { Some(l.trainer.save_adapters().map_err(|e| e.to_string())?) } else { None };
+        let has_adapters = adapters.is_some();
+        let one = [export::LaneExport { index: lane, method, pairs: &pairs, adapters }];
+        let files = export::files(&session.held.set, &session.setup, &one, steps, link);
+        let zip = export::zip(&format!("deviate-trl-{}", export::lane_dir(lane, method)), &files)?;
+        Ok((zip, has_adapters))
     }
 
     /// Loads adapters (base64 safetensors) into lane `lane` of session `id` (between runs).

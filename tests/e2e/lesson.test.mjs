@@ -173,7 +173,7 @@ test('CPU path: the full lesson, timed', { skip: process.env.DEVIATE_E2E_BENCH !
       l.querySelector('[data-testid=probe] caption').textContent]));
     const breakdown = lessonBreakdown(await page.evaluate(() => window.deviateEvents), clicked, seconds);
     console.log(`# full lesson (6 steps, CPU path): ${seconds.toFixed(0)} s from the click to the before/after view; ${await page.getByTestId('train-status').textContent()}`);
-    console.log(`# breakdown: ${JSON.stringify(breakdown)}`);
+    console.log(`# breakdown: ${JSON.stringify({ ...breakdown, events: undefined })}`);
     console.log(`# ${JSON.stringify(lanes)}; ${await page.getByTestId('slope-diff').textContent()}`);
     fs.writeFileSync(path.join(OUT, 'lesson-breakdown.json'), JSON.stringify(breakdown, null, 2) + '\n');
     assert.match(await page.getByTestId('train-status').textContent(), /^Lesson done: 6 steps per lane/);
@@ -194,7 +194,7 @@ function recordWorkerEvents() {
       this.addEventListener('message', (e) => {
         try {
           const event = JSON.parse(e.data);
-          window.deviateEvents.push({ at: performance.now(), type: event.type, lane: event.lane ?? null, millis: event.millis ?? null });
+          window.deviateEvents.push({ at: performance.now(), type: event.type, lane: event.lane ?? null, millis: event.millis ?? null, memory: event.memory_bytes ?? null });
         } catch { /* not an event */ }
       });
     }
@@ -220,6 +220,9 @@ function lessonBreakdown(events, clicked, seconds) {
   };
   parts.other_s = seconds - (parts.setup_s ?? 0) - parts.lane_steps_s - parts.probes_s - parts.evaluations_s;
   for (const [k, v] of Object.entries(parts)) if (typeof v === 'number' && k.endsWith('_s')) parts[k] = Number(v.toFixed(1));
+  // Every event after the click, seconds from the click, with its task's own time.
+  parts.events = after.map((e) => ({ at_s: Number(((e.at - clicked) / 1000).toFixed(2)), type: e.type, lane: e.lane,
+    s: e.millis === null ? null : Number((e.millis / 1000).toFixed(2)), memory_mb: e.memory === null ? null : Math.round(e.memory / 2 ** 20) }));
   return parts;
 }
 

@@ -81,18 +81,12 @@ pub fn select(set: &PreferenceSet, seed: u64, prompts: usize) -> Vec<(usize, usi
         .collect()
 }
 
-/// The probe items of `set` for `seed`, tokenised like the training pairs (their prompts
-/// analysed in `analysis`).
-pub fn items(
-    lm: &LanguageModel,
-    set: &PreferenceSet,
-    analysis: &Analysis,
-    seed: u64,
-    prompts: usize,
-) -> Result<Vec<ProbeItem>, ExperimentError> {
-    select(set, seed, prompts)
-        .into_iter()
-        .map(|(p, r)| {
+/// The probe items `picked` ([`select`]'s (prompt, response) pairs) of `set`, tokenised like the
+/// training pairs (their prompts analysed in `analysis`).
+pub fn items(lm: &LanguageModel, set: &PreferenceSet, analysis: &Analysis, picked: &[(usize, usize)]) -> Result<Vec<ProbeItem>, ExperimentError> {
+    picked
+        .iter()
+        .map(|&(p, r)| {
             let response = &set.train[p].responses[r];
             let (prompt_ids, completion) = response_tokens(lm, &set.train[p].prompt, &response.text)?;
             let deviation = analysis.prompt(p)?.deviation[r];

@@ -131,9 +131,9 @@ impl Session {
             0 => None,
             _ => {
                 on_probing();
-                let probed = probe::select(m.set, config.seed, config.probe_prompts);
-                analysis.cover(m.embedder, m.set, probed.iter().map(|&(prompt, _)| prompt)).await?;
-                let items = probe::items(m.lm, m.set, &analysis, config.seed, config.probe_prompts)?;
+                let picked = probe::select(m.set, config.seed, config.probe_prompts);
+                analysis.cover(m.embedder, m.set, picked.iter().map(|&(prompt, _)| prompt)).await?;
+                let items = probe::items(m.lm, m.set, &analysis, &picked)?;
                 let probe = Probe::new(m.lm.model(), items, m.lm.device()).await.map_err(engine)?;
                 probe.lend_reference(&reference);
                 Some(probe)
